@@ -227,11 +227,14 @@ async function connectHop(hop: HopSpec, sock: Duplex | undefined, options: SshCo
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error) => {
       client.off('ready', onReady);
+      // ssh2 can report more errors while closing; with no listener they would crash the process.
+      client.on('error', () => {});
       client.end();
       reject(hostKeyRejection ?? classifySshError(err, target));
     };
     const onReady = () => {
       client.off('error', onError);
+      client.on('error', (err: Error) => log('warn', `${target}: SSH connection error: ${err.message}`));
       resolve();
     };
     client.once('ready', onReady);

@@ -43,12 +43,37 @@ export class ExecAbortedError extends Error {
 }
 
 /**
+ * sshd gives every exec channel its own session and process group, but a
+ * "signal" request reaches only the login shell, and closing the channel leaves
+ * a child that does not touch its pipes running (a `sleep`, a `qemu-img
+ * convert`). So the command first reports its PID on stdout's first line, then
+ * execs the real program; to stop it we kill that PID's whole process group.
+ * Both scripts are constants; user data travels only as quoted positional arguments.
+ */
+const REPORT_PID_THEN_EXEC = 'echo "$$"; exec "$@"';
+const KILL_PROCESS_GROUP = 'pg=$(ps -o pgid= -p "$1" | tr -d " "); [ -n "$pg" ] && pkill -KILL -g "$pg"';
+
+async function killRemote(conn: SshConnection, pid: number): Promise<void> {
+  await new Promise<void>((resolve) => {
+    conn.client.exec(shellCommand(['sh', '-c', KILL_PROCESS_GROUP, 'shear-kill', String(pid)]), (err, channel) => {
+      if (err) {
+        conn.log('warn', `${conn.label}: could not stop remote process ${pid}: ${err.message}`);
+        return resolve();
+      }
+      channel.on('close', () => resolve());
+      channel.resume();
+      channel.stderr.resume();
+    });
+  });
+}
+
+/**
  * Runs an argument array on the host. The command line is built by the one
  * quoting function, so each argument reaches the program exactly as given.
  * Resolves with any exit status; use `execChecked` to fail on non-zero.
  */
 export function exec(conn: SshConnection, argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
-  const command = shellCommand(argv);
+  const command = shellCommand(['sh', '-c', REPORT_PID_THEN_EXEC, 'shear-exec', ...argv]);
   const what = `${conn.label}: ${argv[0] ?? ''}`;
   if (options.signal?.aborted) return Promise.reject(new ExecAbortedError(`${what}: cancelled before it started`));
   return new Promise<ExecResult>((resolve, reject) => {
@@ -63,25 +88,29 @@ export function exec(conn: SshConnection, argv: readonly string[], options: Exec
       let signal: string | null = null;
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
+      let pid: number | null = null;
+      let pidLine = '';
 
       const finish = (error?: Error) => {
         if (settled) return;
         settled = true;
         if (timer) clearTimeout(timer);
         options.signal?.removeEventListener('abort', onAbort);
-        if (error) reject(error);
+        if (error ?? stopReason) reject(error ?? stopReason);
         else resolve({ stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8'), code, signal });
       };
       // Stopping a remote command: ask sshd to signal it, then close the channel,
       // which also closes its stdin/stdout so it cannot linger on a pipe.
+      // Once we decide to stop the command, its exit (from our kill) is reported as that decision.
+      let stopReason: Error | null = null;
       const kill = (reason: Error) => {
-        try {
-          channel.signal('KILL');
-        } catch {
-          // servers may refuse signals; closing the channel still ends it
-        }
-        channel.close();
-        finish(reason);
+        if (settled || stopReason) return;
+        stopReason = reason;
+        const stopped = pid !== null ? killRemote(conn, pid) : Promise.resolve();
+        void stopped.then(() => {
+          channel.close();
+          finish(reason);
+        });
       };
       const onAbort = () => kill(new ExecAbortedError(`${what}: cancelled`));
 
@@ -91,6 +120,14 @@ export function exec(conn: SshConnection, argv: readonly string[], options: Exec
       options.signal?.addEventListener('abort', onAbort, { once: true });
 
       channel.on('data', (chunk: Buffer) => {
+        if (pid === null) {
+          pidLine += chunk.toString('latin1');
+          const nl = pidLine.indexOf('\n');
+          if (nl < 0) return;
+          pid = Number(pidLine.slice(0, nl));
+          chunk = Buffer.from(pidLine.slice(nl + 1), 'latin1');
+          if (chunk.length === 0) return;
+        }
         stdout.push(chunk);
         options.onStdout?.(chunk);
       });
