@@ -18,7 +18,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['electron/**/*.ts', 'test/**/*.ts', 'scripts/**', '*.config.*', '.ci/**'],
+    files: ['electron/**/*.{ts,mjs}', 'test/**/*.ts', '*.config.*', '.ci/**'],
     languageOptions: { globals: globals.node },
   },
   {

@@ -27,18 +27,21 @@ function forwardStreamLocal(conn: SshConnection, path: string): Promise<Duplex> 
 }
 
 /**
- * One round trip that tells a missing socket from a missing socat. The script is
- * a constant; the path travels as a positional argument, never inside the script.
+ * One round trip that tells a missing socket, a stale one (QEMU killed: the file
+ * stays, nobody listens) and a missing socat apart. The script is a constant;
+ * the path travels as positional arguments, never inside the script.
  */
+const CHECK_RELAY =
+  '[ -S "$1" ] || exit 3; command -v socat >/dev/null 2>&1 || exit 4; socat -u OPEN:/dev/null "$2" 2>/dev/null || exit 5';
+
 async function checkSocatRelay(conn: SshConnection, path: string): Promise<void> {
-  const script = '[ -S "$1" ] || exit 3; command -v socat >/dev/null 2>&1 || exit 4';
   try {
-    await execChecked(conn, ['sh', '-c', script, 'sh', path], { timeoutMs: 15_000 });
+    await execChecked(conn, ['sh', '-c', CHECK_RELAY, 'sh', path, socatUnixAddress(path)], { timeoutMs: 15_000 });
   } catch (err) {
-    if (err instanceof RemoteCommandError && err.result.code === 3) {
-      throw new SshError('unreachable', conn.label, `no unix socket at ${path} on this host (is the VM running?)`);
-    }
-    if (err instanceof RemoteCommandError && err.result.code === 4) {
+    const code = err instanceof RemoteCommandError ? err.result.code : null;
+    if (code === 3) throw new SshError('unreachable', conn.label, `no unix socket at ${path} on this host (is the VM running?)`);
+    if (code === 5) throw new SshError('unreachable', conn.label, `nothing is listening on ${path} (stale socket: has QEMU exited?)`);
+    if (code === 4) {
       throw new SshError(
         'unreachable',
         conn.label,

@@ -1,0 +1,233 @@
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { RunEvent, VmDetails } from '../../shared/model.js';
+import { BackupCancelledError, runBackup } from '../engine/backup/run-backup.js';
+import type { FleecingFormatChoice } from '../engine/backup/plan.js';
+import { listVms } from '../engine/hosts/discovery.js';
+import type { SshHostSession } from '../engine/hosts/host-session.js';
+import { inspectVm } from '../engine/hosts/vm-inspect.js';
+import type { Logger } from '../engine/log.js';
+import { SshError } from '../engine/ssh/errors.js';
+import { parseStorageSpec } from '../engine/storage/storage.js';
+import { connectHost, type HostArgs } from './connect-host.js';
+import { createRenderer, type Renderer } from './render.js';
+
+const USAGE = `shear — point-in-time backups of running QEMU VMs with backup fleecing
+
+  shear vms     --host USER@HOST [--port N] [--identity FILE] [--known-hosts FILE] [--accept-new] [--json]
+  shear backup  --host ... --vm ID|NAME --target dir:PATH
+                [--fleecing-storage STORAGE | --no-fleecing] [--fleecing-format auto|qcow2|raw]
+                [--bwlimit MiB/s] [--json]
+
+STORAGE: dir:PATH | lvmthin:VG/POOL | zfs:POOL/DATASET
+--host also takes an ~/.ssh/config alias. Host keys are checked against --known-hosts
+(default ~/.ssh/known_hosts); an unknown key is refused unless --accept-new.
+Secrets come from the environment: SHEAR_KEY_PASSPHRASE, SHEAR_PASSWORD (or ssh-agent).
+Exit code 0 only when the backup is complete and verified in the target.`;
+
+class UsageError extends Error {}
+
+const options = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  identity: { type: 'string' },
+  'known-hosts': { type: 'string' },
+  'accept-new': { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  vm: { type: 'string' },
+  target: { type: 'string' },
+  'fleecing-storage': { type: 'string' },
+  'no-fleecing': { type: 'boolean', default: false },
+  'fleecing-format': { type: 'string', default: 'auto' },
+  bwlimit: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof options; allowPositionals: true }>>['values'];
+
+function hostArgs(v: Values): HostArgs {
+  if (!v.host) throw new UsageError('--host is required');
+  let port: number | undefined;
+  if (v.port !== undefined) {
+    port = Number(v.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port must be 1-65535, not "${v.port}"`);
+  }
+  return {
+    host: v.host,
+    ...(port ? { port } : {}),
+    ...(v.identity ? { identity: v.identity } : {}),
+    ...(v['known-hosts'] ? { knownHosts: v['known-hosts'] } : {}),
+    acceptNew: v['accept-new'] ?? false,
+  };
+}
+
+function toolVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    return pkg.version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function explain(err: unknown): string {
+  if (err instanceof SshError && err.kind === 'host-key-unknown') {
+    return `${err.message}\nVerify the fingerprint out of band, then run again with --accept-new to trust it.`;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
+}
+
+async function commandVms(v: Values, log: Logger): Promise<number> {
+  const host = await connectHost(hostArgs(v), log);
+  try {
+    const vms = await listVms(host);
+    const details: VmDetails[] = [];
+    for (const vm of vms) {
+      try {
+        details.push(await inspectVm(host, vm));
+      } catch (err) {
+        log('warn', `${vm.name}: ${(err as Error).message}`);
+      }
+    }
+    if (v.json) {
+      for (const d of details) process.stdout.write(`${JSON.stringify({ type: 'vm', ...d })}\n`);
+    } else if (details.length === 0) {
+      process.stdout.write(`no QEMU VMs with a QMP monitor found on ${host.label}\n`);
+    } else {
+      for (const d of details) {
+        process.stdout.write(`${d.id}\t${d.runState}\tQEMU ${d.qemuVersion}\tpid ${d.pid}\n`);
+        for (const disk of d.disks) {
+          process.stdout.write(`  ${disk.device}\t${formatBytes(disk.sizeBytes)}\t${disk.format}\t${disk.role}\t${disk.file}\n`);
+        }
+      }
+    }
+    return 0;
+  } finally {
+    host.close();
+  }
+}
+
+async function commandBackup(v: Values, render: Renderer, log: Logger): Promise<number> {
+  const args = hostArgs(v);
+  if (!v.vm) throw new UsageError('--vm is required');
+  if (!v.target) throw new UsageError('--target is required (dir:PATH)');
+  if (!v.target.startsWith('dir:') || !v.target.slice(4).startsWith('/')) {
+    throw new UsageError(`--target must be dir:/absolute/path, not "${v.target}"`);
+  }
+  if (v['no-fleecing'] && v['fleecing-storage']) throw new UsageError('--no-fleecing and --fleecing-storage exclude each other');
+  if (!v['no-fleecing'] && !v['fleecing-storage']) throw new UsageError('give --fleecing-storage STORAGE, or --no-fleecing');
+  const format = v['fleecing-format'] as FleecingFormatChoice;
+  if (!['auto', 'qcow2', 'raw'].includes(format)) throw new UsageError(`--fleecing-format must be auto, qcow2 or raw, not "${format}"`);
+  let bwlimit = 0;
+  if (v.bwlimit !== undefined) {
+    const mib = Number(v.bwlimit);
+    if (!Number.isFinite(mib) || mib <= 0) throw new UsageError(`--bwlimit must be a positive number of MiB/s, not "${v.bwlimit}"`);
+    bwlimit = Math.round(mib * 1024 * 1024);
+  }
+  let storage;
+  try {
+    storage = v['fleecing-storage'] ? parseStorageSpec(v['fleecing-storage']) : null;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSigint = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      log('warn', 'cancelling: tearing down what the backup created (Ctrl-C again does not skip this)');
+      controller.abort();
+    }
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+
+  let host: SshHostSession | null = null;
+  try {
+    host = await connectHost(args, log);
+    const vms = await listVms(host);
+    const vm = vms.find((x) => x.id === v.vm) ?? vms.find((x) => x.name === v.vm);
+    if (!vm) throw new Error(`no VM "${v.vm}" on ${host.label} (found: ${vms.map((x) => x.id).join(', ') || 'none'})`);
+    await runBackup({
+      host,
+      vm,
+      targetDir: v.target.slice(4),
+      fleecing: storage ? { storage, format } : null,
+      bwlimit,
+      signal: controller.signal,
+      emit: render.event,
+      toolVersion: toolVersion(),
+      ...(process.env.SHEAR_JOURNAL_DIR ? { journalDir: process.env.SHEAR_JOURNAL_DIR } : {}),
+      ...(process.env.SHEAR_TEST_HOLD_AFTER_STEP ? { afterStep: holdAfterStep(process.env.SHEAR_TEST_HOLD_AFTER_STEP) } : {}),
+    });
+    return 0;
+  } catch (err) {
+    if (err instanceof BackupCancelledError || controller.signal.aborted) return 130;
+    // runBackup already emitted its result; errors before it started need one.
+    if (!render.sawResult()) render.event({ type: 'result', ok: false, error: explain(err), time: Date.now() });
+    return 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+    host?.close();
+  }
+}
+
+/**
+ * Test hook for crash tests: after the named step, announce it on stderr and
+ * wait forever, so a test can SIGKILL the CLI at exactly that point.
+ */
+function holdAfterStep(stepName: string): (step: string) => Promise<void> {
+  return async (step) => {
+    if (step !== stepName) return;
+    process.stderr.write(`SHEAR_TEST_HOLDING ${step}\n`);
+    await new Promise(() => {});
+  };
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  const command = positionals[0];
+  if (values.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return command || values.help ? 0 : 2;
+  }
+  const render = createRenderer({ json: values.json ?? false, tty: Boolean(process.stdout.isTTY) });
+  const log: Logger = (level, message) => render.event({ type: 'log', level, message, time: Date.now() });
+  try {
+    if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
+    if (command === 'vms') return await commandVms(values, log);
+    if (command === 'backup') return await commandBackup(values, render, log);
+    throw new UsageError(`unknown command "${command}"`);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    render.event({ type: 'log', level: 'error', message: explain(err), time: Date.now() });
+    return 1;
+  } finally {
+    render.close();
+  }
+}
+
+export type { RunEvent };

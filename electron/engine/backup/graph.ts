@@ -1,0 +1,114 @@
+import type { ImageFormat } from '../../../shared/model.js';
+import type { QemuCapabilities } from '../qmp/capabilities.js';
+import type { QmpClient } from '../qmp/client.js';
+import type { JobInfo, NamedBlockNode } from '../qmp/types.js';
+
+/**
+ * The block-graph operations of fleecing (../shared/FLEECING.md), one QMP
+ * command each, so the runner can register an undo right after each succeeds.
+ */
+
+/** Proxmox waits 45 s: Windows virtio drivers give up on a request after 60 s. */
+export const CBW_TIMEOUT_S = 45;
+
+function fileChild(path: string, blockDevice: boolean): Record<string, unknown> {
+  return { driver: blockDevice ? 'host_device' : 'file', filename: path, discard: 'unmap' };
+}
+
+/** Opens a fleecing image; raw gets an explicit size (an LV or zvol may be larger than the disk). */
+export async function addFleeceNode(
+  qmp: QmpClient,
+  o: { node: string; path: string; format: ImageFormat; blockDevice: boolean; sizeBytes: number },
+): Promise<void> {
+  const args: Record<string, unknown> = { driver: o.format, 'node-name': o.node, discard: 'unmap', file: fileChild(o.path, o.blockDevice) };
+  if (o.format === 'raw') args.size = o.sizeBytes;
+  await qmp.execute('blockdev-add', args);
+}
+
+export async function addTargetNode(qmp: QmpClient, o: { node: string; path: string }): Promise<void> {
+  await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': o.node, file: { driver: 'file', filename: o.path } });
+}
+
+export async function deleteNode(qmp: QmpClient, node: string): Promise<void> {
+  await qmp.execute('blockdev-del', { 'node-name': node });
+}
+
+export async function namedNodes(qmp: QmpClient): Promise<NamedBlockNode[]> {
+  return qmp.execute('query-named-block-nodes', { flat: true });
+}
+
+/** The virtual size QEMU sees for a node: the check that must pass before any filter goes in. */
+export function nodeSize(nodes: NamedBlockNode[], node: string): number | null {
+  return nodes.find((n) => n['node-name'] === node)?.image['virtual-size'] ?? null;
+}
+
+export async function addCbwFilter(qmp: QmpClient, caps: QemuCapabilities, o: { node: string; source: string; fleece: string }): Promise<void> {
+  const args: Record<string, unknown> = { driver: 'copy-before-write', 'node-name': o.node, file: o.source, target: o.fleece };
+  // break-snapshot: a full or failing fleecing image ends the backup, never a guest write.
+  if (caps.onCbwError) args['on-cbw-error'] = 'break-snapshot';
+  if (caps.cbwTimeout) args['cbw-timeout'] = CBW_TIMEOUT_S;
+  await qmp.execute('blockdev-add', args);
+}
+
+export async function addSnapshotAccess(qmp: QmpClient, o: { node: string; cbw: string }): Promise<void> {
+  await qmp.execute('blockdev-add', { driver: 'snapshot-access', 'node-name': o.node, file: o.cbw });
+}
+
+export async function setDeviceDrive(qmp: QmpClient, qomPath: string, node: string): Promise<void> {
+  await qmp.execute('qom-set', { path: qomPath, property: 'drive', value: node });
+}
+
+export async function deviceDrive(qmp: QmpClient, qomPath: string): Promise<string> {
+  return String(await qmp.execute('qom-get', { path: qomPath, property: 'drive' }));
+}
+
+export interface BackupJobSpec {
+  jobId: string;
+  source: string;
+  target: string;
+  /** Bytes per second; 0 = unlimited. */
+  speed: number;
+  discardSource: boolean;
+}
+
+/** Starts every job in one transaction: they all begin at the same instant. */
+export async function startBackupJobs(qmp: QmpClient, jobs: BackupJobSpec[]): Promise<void> {
+  await qmp.execute('transaction', {
+    actions: jobs.map((j) => ({
+      type: 'blockdev-backup',
+      data: {
+        'job-id': j.jobId,
+        device: j.source,
+        target: j.target,
+        sync: 'full',
+        'auto-dismiss': false,
+        ...(j.speed > 0 ? { speed: j.speed } : {}),
+        ...(j.discardSource ? { 'discard-source': true } : {}),
+      },
+    })),
+  });
+}
+
+export async function queryJobs(qmp: QmpClient): Promise<JobInfo[]> {
+  return qmp.execute('query-jobs');
+}
+
+/** Cancels a job if it still runs and waits until it concluded, then dismisses it. */
+export async function cancelAndDismissJob(qmp: QmpClient, jobId: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = (await queryJobs(qmp)).find((j) => j.id === jobId);
+    if (!job) return;
+    if (job.status === 'concluded') {
+      await qmp.execute('job-dismiss', { id: jobId });
+      return;
+    }
+    if (job.status !== 'aborting') {
+      await qmp.execute('job-cancel', { id: jobId }).catch(() => {
+        // It may have concluded in between; the next query tells.
+      });
+    }
+    if (Date.now() > deadline) throw new Error(`job ${jobId} did not end within ${timeoutMs} ms of being cancelled (status ${job.status})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

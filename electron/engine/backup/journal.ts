@@ -1,0 +1,98 @@
+import type { HostSession } from '../hosts/host-session.js';
+import type { RemoteHold } from '../ssh/hold.js';
+
+/**
+ * A run's record on the host, written BEFORE anything is created: what will
+ * exist (images, nodes, jobs, the partial archive), updated as steps complete,
+ * deleted on a clean end. If Shear dies, the journal on the host says what to
+ * clean up; the lock beside it says whether the run is still alive (a process
+ * in the run's SSH session holds it, so it is released when the session dies).
+ */
+
+export const DEFAULT_JOURNAL_DIR = '/var/lib/shear/journal';
+
+export interface JournalImage {
+  storage: string;
+  name: string;
+  path: string;
+}
+
+export interface JournalRecord {
+  formatVersion: 1;
+  runId: string;
+  host: string;
+  vm: { id: string; name: string; pid: number; qmpSockets: string[] };
+  startedAt: string;
+  updatedAt: string;
+  state: 'preparing' | 'running' | 'tearing-down';
+  /** Steps completed so far, in order. */
+  steps: string[];
+  images: JournalImage[];
+  /** Every node name the run may create, and the device each filter sits under. */
+  nodes: string[];
+  devices: Array<{ device: string; qomPath: string; originalNode: string; cbwNode: string | null }>;
+  jobs: string[];
+  archivePartialDir: string;
+}
+
+// Constant scripts; paths travel as positional arguments.
+const WRITE_ATOMIC = 'umask 077; mkdir -p -- "$1" && cat > "$2.tmp" && mv -f -- "$2.tmp" "$2"';
+const TAKE_LOCK = 'umask 077; mkdir -p -- "$1" && exec flock -x -w 10 "$2" sh -c \'echo locked; exec cat\'';
+
+export class RunJournal {
+  private hold: RemoteHold | null = null;
+  private offReconnect: (() => void) | null = null;
+
+  constructor(
+    private readonly host: HostSession,
+    readonly record: JournalRecord,
+    readonly dir: string = DEFAULT_JOURNAL_DIR,
+  ) {}
+
+  get path(): string {
+    return `${this.dir}/${this.record.runId}.json`;
+  }
+
+  get lockPath(): string {
+    return `${this.dir}/${this.record.runId}.lock`;
+  }
+
+  async write(): Promise<void> {
+    this.record.updatedAt = new Date().toISOString();
+    await this.host.execChecked(['sh', '-c', WRITE_ATOMIC, 'shear-journal', this.dir, this.path], {
+      stdin: `${JSON.stringify(this.record, null, 2)}\n`,
+      timeoutMs: 30_000,
+    });
+  }
+
+  async step(name: string, patch: Partial<JournalRecord> = {}): Promise<void> {
+    Object.assign(this.record, patch);
+    this.record.steps.push(name);
+    await this.write();
+  }
+
+  /** Takes the liveness lock, and takes it again after every reconnect. */
+  async lock(): Promise<void> {
+    this.hold = await this.host.hold(['sh', '-c', TAKE_LOCK, 'shear-lock', this.dir, this.lockPath], 'locked');
+    this.offReconnect = this.host.onReconnect(async () => {
+      this.hold = await this.host.hold(['sh', '-c', TAKE_LOCK, 'shear-lock', this.dir, this.lockPath], 'locked');
+    });
+  }
+
+  /** Deletes the journal and its lock: the run left nothing behind. */
+  async remove(): Promise<void> {
+    this.offReconnect?.();
+    this.hold?.release();
+    await this.hold?.ended;
+    this.hold = null;
+    await this.host.execChecked(['rm', '-f', '--', this.path, this.lockPath], { timeoutMs: 30_000 });
+  }
+
+  /** Lets go of the lock but keeps the journal (a failed teardown: leftovers will need it). */
+  async release(): Promise<void> {
+    this.offReconnect?.();
+    this.hold?.release();
+    await this.hold?.ended;
+    this.hold = null;
+  }
+}

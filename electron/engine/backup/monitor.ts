@@ -1,0 +1,71 @@
+import type { HostSession } from '../hosts/host-session.js';
+import { withQmp } from '../qmp/session.js';
+import { SshError } from '../ssh/errors.js';
+import { BackupCancelledError } from './errors.js';
+import { queryJobs } from './graph.js';
+
+export interface MonitorOptions {
+  host: HostSession;
+  socket: string;
+  jobs: Array<{ jobId: string; disk: string }>;
+  intervalMs: number;
+  signal?: AbortSignal;
+  onProgress: (disk: string, done: number, total: number) => void;
+  log: (level: 'debug' | 'info' | 'warn' | 'error', message: string, disk?: string) => void;
+  /** Consecutive failed polls (connection up) before giving up. */
+  maxFailures?: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** The QMP socket vanished: QEMU is gone, and so are its jobs. */
+function qemuGone(err: unknown): boolean {
+  return err instanceof SshError && err.kind === 'unreachable' && /no unix socket|nothing is listening/.test(err.message);
+}
+
+/**
+ * Polls `query-jobs` with a fresh short QMP session each time (events sent
+ * while no client is connected are lost, so we never rely on them) until every
+ * job concluded. A lost SSH connection is not a failure: QEMU keeps copying, and
+ * the next poll reconnects. Resolves when all jobs succeeded; throws otherwise.
+ */
+export async function monitorJobs(o: MonitorOptions): Promise<void> {
+  const maxFailures = o.maxFailures ?? 20;
+  let failures = 0;
+  const lastReported = new Map<string, number>();
+  for (;;) {
+    if (o.signal?.aborted) throw new BackupCancelledError();
+    let jobs;
+    try {
+      jobs = await withQmp(o.host.qmp, o.socket, queryJobs);
+      failures = 0;
+    } catch (err) {
+      if (qemuGone(err)) throw new Error(`QEMU ended during the backup (its monitor ${o.socket} is gone); the jobs ended with it`);
+      failures++;
+      o.log('warn', `polling the backup jobs failed (${failures}/${maxFailures}): ${(err as Error).message}`);
+      if (failures >= maxFailures) throw err;
+      await sleep(Math.min(o.intervalMs * failures, 5_000));
+      continue;
+    }
+    let allDone = true;
+    const errors: string[] = [];
+    for (const { jobId, disk } of o.jobs) {
+      const job = jobs.find((j) => j.id === jobId);
+      if (!job) {
+        errors.push(`${disk}: job ${jobId} disappeared from QEMU`);
+        continue;
+      }
+      if (lastReported.get(jobId) !== job['current-progress']) {
+        lastReported.set(jobId, job['current-progress']);
+        o.onProgress(disk, job['current-progress'], job['total-progress']);
+      }
+      if (job.status !== 'concluded') allDone = false;
+      else if (job.error) errors.push(`${disk}: ${job.error}`);
+    }
+    if (errors.length > 0 && (allDone || errors.some((e) => e.includes('disappeared')))) {
+      throw new Error(`backup job failed: ${errors.join('; ')}`);
+    }
+    if (allDone) return;
+    await sleep(o.intervalMs);
+  }
+}

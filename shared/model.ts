@@ -1,0 +1,83 @@
+/**
+ * The domain model every face of Shear shares (engine, CLI, IPC, renderer).
+ * Plain data only: no functions, no classes, so it crosses IPC and JSON unchanged.
+ */
+
+export type ImageFormat = 'qcow2' | 'raw';
+
+/** What a disk is to the backup: data disks are fleeced; firmware state is copied directly. */
+export type DiskRole = 'disk' | 'efivars' | 'tpmstate';
+
+export interface VmDisk {
+  /** Device id as the user knows it: `vd0`, `scsi0`, `virtio1`, `efidisk0`, or `pflash1` for an unnamed pflash. */
+  device: string;
+  /** QOM path of the object that owns the `drive` property (qom-set target). */
+  qomPath: string;
+  /** BlockBackend name for `-drive` disks (`drive-scsi0`); empty for `-blockdev` disks. */
+  blockBackend: string;
+  /** The node directly under the device now (`inserted.node-name`). */
+  nodeName: string;
+  /** Format driver of that node (`qcow2`, `raw`, ...). */
+  format: string;
+  /** Exact virtual size in bytes, as QEMU reports it. */
+  sizeBytes: number;
+  /** The image behind the node (a path, or a json: filename for complex graphs). */
+  file: string;
+  backingFile: string | null;
+  role: DiskRole;
+}
+
+export type VmRunState = 'running' | 'paused' | 'prelaunch' | 'inmigrate' | 'postmigrate' | 'shutdown' | 'suspended' | 'internal-error' | 'io-error' | 'guest-panicked' | 'watchdog' | 'finish-migrate' | 'restore-vm' | 'save-vm' | 'debug' | 'colo' | 'stopped';
+
+export interface VmSummary {
+  /** On plain hosts the `-name`; on Proxmox the VMID. */
+  id: string;
+  name: string;
+  pid: number;
+  /** Every QMP monitor socket on the command line, in order. */
+  qmpSockets: string[];
+  /** Guest agent socket, when the command line has one. */
+  guestAgentSocket: string | null;
+  /** The full QEMU command line (archived as the VM's definition on plain hosts). */
+  argv: string[];
+}
+
+export interface VmDetails extends VmSummary {
+  runState: VmRunState | string;
+  qemuVersion: string;
+  disks: VmDisk[];
+}
+
+/** Events of a backup run, as the engine emits them and every face renders them. */
+export type RunEvent =
+  | { type: 'log'; level: 'debug' | 'info' | 'warn' | 'error'; message: string; disk?: string; time: number }
+  | { type: 'warning'; message: string; time: number }
+  | { type: 'step'; step: string; state: 'started' | 'done' | 'failed'; time: number; ms?: number }
+  | { type: 'progress'; disk: string; done: number; total: number; time: number }
+  | { type: 'result'; ok: boolean; archive?: string; error?: string; time: number };
+
+export interface ManifestDisk {
+  device: string;
+  /** Relative to the archive folder. */
+  file: string;
+  format: ImageFormat;
+  size: number;
+  fleecing: boolean;
+  role: DiskRole;
+}
+
+export interface Manifest {
+  formatVersion: 1;
+  tool: { name: 'shear'; version: string };
+  vm: { id: string; name: string };
+  host: string;
+  startedAt: string;
+  finishedAt: string;
+  qemuVersion: string;
+  runState: string;
+  /** How long the guest was paused for the consistent point in time. */
+  pauseMs: number;
+  fsFreeze: 'frozen' | 'no-agent' | 'agent-unavailable' | 'failed';
+  definition: string;
+  disks: ManifestDisk[];
+}

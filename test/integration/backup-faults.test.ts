@@ -1,0 +1,210 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BackupCancelledError, BackupFailedError, runBackup, type BackupOptions } from '../../electron/engine/backup/run-backup.js';
+import type { SshHostSession } from '../../electron/engine/hosts/host-session.js';
+import { parseStorageSpec, type Storage } from '../../electron/engine/storage/storage.js';
+import { startLabHost, type LabHost } from '../lab/lab-host.js';
+import type { LabVm } from '../lab/qemu.js';
+import { eventLog, expectPristine, findVm, fleeceFiles, labFolder, labSession, MiB, readManifest, snapshotState } from '../support/backup-harness.js';
+import { expectLiveWrites, expectPointInTime, seedBeforeBackup, writeDuringCopy } from '../support/backup-scenario.js';
+
+/**
+ * Variants and faults of the lifecycle on one VM. Each case must end with the
+ * VM in its original state: devices on their nodes, no shear- node or job,
+ * no fleecing image, no partial archive, and a guest write that succeeds.
+ */
+let lab: LabHost;
+let host: SshHostSession;
+let journalDir: string;
+let vm: LabVm;
+
+beforeAll(async () => {
+  lab = await startLabHost({
+    vms: [
+      {
+        name: 'db',
+        disks: [
+          { id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 32 * MiB },
+          { id: 'scsi0', bus: 'scsi', format: 'raw', sizeBytes: 40 * MiB + 512 },
+        ],
+      },
+      { name: 'doomed', disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 32 * MiB }] },
+    ],
+  });
+  host = await labSession(lab);
+  journalDir = labFolder(lab, 'journal');
+  vm = lab.vm('db');
+});
+
+afterAll(async () => {
+  host?.close();
+  await lab?.stop();
+});
+
+let counter = 0;
+function options(over: Partial<BackupOptions> & { fleeceDir?: string }): { opts: Omit<BackupOptions, 'vm'>; fleeceDir: string; target: string } {
+  const n = ++counter;
+  const fleeceDir = over.fleeceDir ?? labFolder(lab, `fleece-${n}`);
+  const target = labFolder(lab, `archive-${n}`);
+  const { fleeceDir: _ignored, ...rest } = over;
+  return {
+    fleeceDir,
+    target,
+    opts: {
+      host,
+      targetDir: target,
+      fleecing: { storage: parseStorageSpec(`dir:${fleeceDir}`), format: 'auto' },
+      emit: () => {},
+      toolVersion: 'test',
+      journalDir,
+      pollIntervalMs: 100,
+      bwlimit: 24 * MiB,
+      ...rest,
+    },
+  };
+}
+
+/** Runs a backup with guest writes during the copy; returns the archive. */
+async function backupWithWrites(over: Partial<BackupOptions> & { fleeceDir?: string }, duringRun?: (fleeceDir: string) => void) {
+  const { opts, fleeceDir, target } = options(over);
+  const { emit, events, firstProgress } = eventLog();
+  const run = runBackup({ ...opts, emit, vm: await findVm(host, 'db') });
+  await firstProgress;
+  duringRun?.(fleeceDir);
+  await writeDuringCopy(vm);
+  const result = await run;
+  return { result, events, fleeceDir, target };
+}
+
+const noPartials = (target: string) =>
+  existsSync(join(target, 'db')) ? readdirSync(join(target, 'db')).filter((f) => f.endsWith('.partial')) : [];
+const journals = () => readdirSync(journalDir).filter((f) => f.endsWith('.json'));
+
+describe('backup variants', () => {
+  it('without fleecing: the job alone still keeps the point in time', async () => {
+    const before = await snapshotState(vm);
+    await seedBeforeBackup(vm);
+    const { result } = await backupWithWrites({ fleecing: null });
+    expect(readManifest(result.archiveDir).disks.every((d) => !d.fleecing)).toBe(true);
+    await expectPointInTime(vm, result.archiveDir);
+    await expectPristine(vm, before);
+  });
+
+  it('with raw fleecing images in a folder whose path has a space and a quote', async () => {
+    const before = await snapshotState(vm);
+    await seedBeforeBackup(vm);
+    const fleeceDir = join(lab.dir, "fleece dir's");
+    mkdirSync(fleeceDir);
+    let seen: string[] = [];
+    const { result } = await backupWithWrites(
+      { fleeceDir, fleecing: { storage: parseStorageSpec(`dir:${fleeceDir}`), format: 'raw' } },
+      (dir) => (seen = fleeceFiles(dir)),
+    );
+    expect(seen).toEqual(['vm-db-fleece-0.raw', 'vm-db-fleece-1.raw']);
+    expect(fleeceFiles(fleeceDir)).toEqual([]);
+    expect(readManifest(result.archiveDir).disks.every((d) => d.fleecing)).toBe(true);
+    await expectPointInTime(vm, result.archiveDir);
+    await expectPristine(vm, before);
+  });
+});
+
+describe('backup faults', () => {
+  it('a full fleecing storage fails the backup, never the guest, and leaves nothing', async () => {
+    const before = await snapshotState(vm);
+    await seedBeforeBackup(vm);
+    const tiny = join(lab.dir, 'tiny');
+    mkdirSync(tiny);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'shear-test-tiny', tiny]);
+    try {
+      const { opts, target } = options({ fleeceDir: tiny, bwlimit: 4 * MiB });
+      const { emit, events, firstProgress } = eventLog();
+      const run = runBackup({ ...opts, emit, vm: await findVm(host, 'db') });
+      const outcome = run.then(() => null, (e: unknown) => e);
+      await firstProgress;
+      await writeDuringCopy(vm); // needs ~16 MiB of old data in a 2 MiB fleecing storage
+      const err = await outcome;
+      expect(err).toBeInstanceOf(BackupFailedError);
+      expect((err as Error).message).toMatch(/backup job failed/);
+      expect(events.some((e) => e.type === 'warning' && /fleecing storage .* bytes free/.test(e.message))).toBe(true);
+      await expectLiveWrites(vm);
+      expect(fleeceFiles(tiny)).toEqual([]);
+      expect(noPartials(target)).toEqual([]);
+      expect(journals()).toEqual([]);
+      await expectPristine(vm, before);
+    } finally {
+      execFileSync('umount', [tiny]);
+    }
+  });
+
+  it('cancel mid-job tears down cleanly', async () => {
+    const before = await snapshotState(vm);
+    await seedBeforeBackup(vm);
+    const { opts, fleeceDir, target } = options({ bwlimit: 2 * MiB });
+    const controller = new AbortController();
+    const { emit, firstProgress } = eventLog();
+    const run = runBackup({ ...opts, emit, signal: controller.signal, vm: await findVm(host, 'db') });
+    const outcome = run.then(() => null, (e: unknown) => e);
+    await firstProgress;
+    controller.abort();
+    expect(await outcome).toBeInstanceOf(BackupCancelledError);
+    expect(fleeceFiles(fleeceDir)).toEqual([]);
+    expect(noPartials(target)).toEqual([]);
+    expect(readdirSync(join(target, 'db'))).toEqual([]);
+    expect(journals()).toEqual([]);
+    await expectPristine(vm, before);
+  });
+
+  it('survives the SSH connection being killed mid-job: reconnects and completes', async () => {
+    const before = await snapshotState(vm);
+    await seedBeforeBackup(vm);
+    const { result, events } = await backupWithWrites({ bwlimit: 8 * MiB }, () => {
+      // Every session process of the lab's sshd: the engine's connection dies, sshd itself stays.
+      execFileSync('pkill', ['-KILL', '-P', String(lab.sshd.pid)]);
+    });
+    expect(events.some((e) => e.type === 'log' && /was lost and is restored/.test(e.message))).toBe(true);
+    await expectPointInTime(vm, result.archiveDir);
+    expect(journals()).toEqual([]);
+    await expectPristine(vm, before);
+  });
+
+  it('refuses a fleecing image smaller than its disk before any filter goes in', async () => {
+    const before = await snapshotState(vm);
+    const fleeceDir = labFolder(lab, 'short');
+    const real = parseStorageSpec(`dir:${fleeceDir}`);
+    // The engine's own Storage interface, wrapped to hand out an image 1 MiB short (a broken storage plugin).
+    const short: Storage = { ...real, spec: real.spec, formats: real.formats, pathBased: real.pathBased, thin: real.thin, kind: real.kind,
+      imagePath: (n) => real.imagePath(n),
+      freeBytes: (h) => real.freeBytes(h),
+      free: (h, n) => real.free(h, n),
+      list: (h, p) => real.list(h, p),
+      allocate: (h, name, size, format) => real.allocate(h, name, size - MiB, format),
+    };
+    const { opts, target } = options({ fleecing: { storage: short, format: 'qcow2' } });
+    const err = await runBackup({ ...opts, vm: await findVm(host, 'db') }).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BackupFailedError);
+    expect((err as Error).message).toMatch(/is \d+ bytes but the disk is \d+; refusing to insert the filter/);
+    expect(fleeceFiles(fleeceDir)).toEqual([]);
+    expect(noPartials(target)).toEqual([]);
+    await expectPristine(vm, before);
+  });
+
+  it('QEMU killed mid-job: a clear failure, and the journal stays for leftovers', async () => {
+    const doomed = lab.vm('doomed');
+    await seedBeforeBackup(doomed);
+    const { opts, fleeceDir } = options({ bwlimit: 2 * MiB });
+    const { emit, firstProgress } = eventLog();
+    const run = runBackup({ ...opts, emit, vm: await findVm(host, 'doomed') });
+    const outcome = run.then(() => null, (e: unknown) => e);
+    await firstProgress;
+    process.kill(doomed.pid, 'SIGKILL');
+    const err = await outcome;
+    expect(err).toBeInstanceOf(BackupFailedError);
+    expect((err as Error).message).toMatch(/QEMU ended during the backup/);
+    expect((err as BackupFailedError).cleanupFailures.length).toBeGreaterThan(0);
+    // The images are freed (that needs no QEMU); the journal names what could not be cleaned.
+    expect(fleeceFiles(fleeceDir)).toEqual([]);
+    expect(journals()).toHaveLength(1);
+  });
+});

@@ -1,0 +1,134 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runBackup } from '../../electron/engine/backup/run-backup.js';
+import type { SshHostSession } from '../../electron/engine/hosts/host-session.js';
+import { parseStorageSpec } from '../../electron/engine/storage/storage.js';
+import { guestFlush, guestWrite } from '../lab/guest-io.js';
+import { imagePatternMatches, imageVirtualSize } from '../lab/image.js';
+import { startLabHost, type LabHost } from '../lab/lab-host.js';
+import {
+  eventLog,
+  expectPristine,
+  findVm,
+  fleeceFiles,
+  labFolder,
+  labSession,
+  MiB,
+  readManifest,
+  snapshotState,
+} from '../support/backup-harness.js';
+import { expectPointInTime, seedBeforeBackup, writeDuringCopy } from '../support/backup-scenario.js';
+
+/**
+ * The fleecing lifecycle end to end on a real host: a VM with a virtio qcow2
+ * disk, a Proxmox-style scsi raw disk of an odd size and UEFI vars; guest writes
+ * land during the copy; the archive must hold the point in time, not the writes.
+ */
+const ODD = 64 * MiB + 512;
+let lab: LabHost;
+let host: SshHostSession;
+let journalDir: string;
+
+beforeAll(async () => {
+  lab = await startLabHost({
+    vms: [
+      {
+        name: 'web',
+        disks: [
+          { id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 32 * MiB },
+          { id: 'scsi0', bus: 'scsi', format: 'raw', sizeBytes: ODD },
+          { id: 'efidisk0', bus: 'efivars' },
+        ],
+      },
+      { name: 'idle', paused: true, disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 16 * MiB }] },
+    ],
+  });
+  host = await labSession(lab);
+  journalDir = labFolder(lab, 'journal');
+});
+
+afterAll(async () => {
+  host?.close();
+  await lab?.stop();
+});
+
+describe('fleecing backup of a running VM', () => {
+  it('takes a point-in-time backup of every disk, fleecing the data disks only', async () => {
+    const vm = lab.vm('web');
+    const before = await snapshotState(vm);
+    await seedBeforeBackup(vm);
+    const fleeceDir = labFolder(lab, 'fleece');
+    const target = labFolder(lab, 'archive');
+    const { events, emit, firstProgress } = eventLog();
+    const fleecesDuringRun: string[][] = [];
+
+    const running = runBackup({
+      host,
+      vm: await findVm(host, 'web'),
+      targetDir: target,
+      fleecing: { storage: parseStorageSpec(`dir:${fleeceDir}`), format: 'auto' },
+      bwlimit: 32 * MiB,
+      emit,
+      toolVersion: 'test',
+      journalDir,
+      pollIntervalMs: 100,
+      afterStep: (step) => {
+        if (step === 'start') fleecesDuringRun.push(fleeceFiles(fleeceDir));
+      },
+    });
+    await firstProgress;
+    await writeDuringCopy(vm);
+    const result = await running;
+
+    expect(fleecesDuringRun).toEqual([['vm-web-fleece-0.qcow2', 'vm-web-fleece-1.qcow2']]);
+    expect(fleeceFiles(fleeceDir)).toEqual([]);
+    expect(existsSync(result.archiveDir)).toBe(true);
+    expect(readdirSync(join(target, 'web')).filter((f) => f.endsWith('.partial'))).toEqual([]);
+    await expectPointInTime(vm, result.archiveDir);
+
+    const manifest = readManifest(result.archiveDir);
+    expect(manifest.vm).toEqual({ id: 'web', name: 'web' });
+    expect(manifest.disks.map((d) => [d.device, d.fleecing, d.size, d.role])).toEqual([
+      ['efidisk0', false, expect.any(Number), 'efivars'],
+      ['scsi0', true, ODD, 'disk'],
+      ['vd0', true, 32 * MiB, 'disk'],
+    ].sort((a, b) => String(a[0]).localeCompare(String(b[0]))));
+    const efi = manifest.disks.find((d) => d.role === 'efivars');
+    expect(await imageVirtualSize(join(result.archiveDir, efi?.file ?? ''), { format: 'qcow2' })).toBe(efi?.size);
+    expect(manifest.qemuVersion).toBe(`${vm.qemuVersion.major}.${vm.qemuVersion.minor}.${vm.qemuVersion.micro}`);
+    expect(readdirSync(result.archiveDir).sort()).toEqual(['definition.json', 'efidisk0.qcow2', 'manifest.json', 'scsi0.qcow2', 'vd0.qcow2']);
+
+    // Events: per-disk progress reaching the total, the pause logged, a final ok result.
+    for (const disk of ['vd0', 'scsi0', 'efidisk0']) {
+      const last = events.filter((e) => e.type === 'progress' && e.disk === disk).pop();
+      expect(last && last.type === 'progress' && last.done === last.total, `progress of ${disk}`).toBe(true);
+    }
+    expect(events.some((e) => e.type === 'log' && /paused for \d+ ms/.test(e.message))).toBe(true);
+    expect(events.at(-1)).toMatchObject({ type: 'result', ok: true, archive: result.archiveDir });
+    expect(readdirSync(journalDir).filter((f) => f.endsWith('.json'))).toEqual([]);
+    await expectPristine(vm, before);
+  });
+
+  it('backs up a paused VM and leaves it paused', async () => {
+    const vm = lab.vm('idle');
+    const before = await snapshotState(vm);
+    expect(before.runState).toBe('prelaunch');
+    await guestWrite(vm, 'vd0', { offset: MiB, length: MiB, pattern: 0x44 });
+    await guestFlush(vm, 'vd0');
+    const { emit } = eventLog();
+    const result = await runBackup({
+      host,
+      vm: await findVm(host, 'idle'),
+      targetDir: labFolder(lab, 'archive-idle'),
+      fleecing: { storage: parseStorageSpec(`dir:${labFolder(lab, 'fleece-idle')}`), format: 'raw' },
+      emit,
+      toolVersion: 'test',
+      journalDir,
+      pollIntervalMs: 100,
+    });
+    expect(await imagePatternMatches(join(result.archiveDir, 'vd0.qcow2'), { offset: MiB, length: MiB, pattern: 0x44 }, { format: 'qcow2' })).toBe(true);
+    expect(readManifest(result.archiveDir).runState).toBe('prelaunch');
+    await expectPristine(vm, before);
+  });
+});
