@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { Duplex } from 'node:stream';
-import { Client, utils, type AuthenticationType, type ConnectConfig } from 'ssh2';
+import ssh2, { type AuthenticationType, type ConnectConfig } from 'ssh2';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { SshError, classifySshError } from './errors.js';
@@ -14,6 +14,10 @@ import {
   type HostKeyCheck,
 } from './known-hosts.js';
 import type { SshHop } from './ssh-config.js';
+
+// ssh2 is CommonJS; Node's ESM loader cannot see all of its named exports.
+const { Client, utils } = ssh2;
+type Client = InstanceType<typeof ssh2.Client>;
 
 export type SshAuth =
   | { kind: 'agent'; socket?: string }
