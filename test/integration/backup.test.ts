@@ -35,6 +35,8 @@ beforeAll(async () => {
     vms: [
       {
         name: 'web',
+        // A guest-agent channel with no agent behind it (no guest OS): the freeze must be skipped with a warning.
+        guestAgent: true,
         disks: [
           { id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 32 * MiB },
           { id: 'scsi0', bus: 'scsi', format: 'raw', sizeBytes: ODD },
@@ -105,6 +107,8 @@ describe('fleecing backup of a running VM', () => {
       expect(last && last.type === 'progress' && last.done === last.total, `progress of ${disk}`).toBe(true);
     }
     expect(events.some((e) => e.type === 'log' && /paused for \d+ ms/.test(e.message))).toBe(true);
+    expect(events.some((e) => e.type === 'warning' && /guest agent of web is not answering.*crash-consistent/.test(e.message))).toBe(true);
+    expect(manifest.fsFreeze).toBe('agent-unavailable');
     expect(events.at(-1)).toMatchObject({ type: 'result', ok: true, archive: result.archiveDir });
     expect(readdirSync(journalDir).filter((f) => f.endsWith('.json'))).toEqual([]);
     await expectPristine(vm, before);
