@@ -81,3 +81,40 @@ export interface Manifest {
   definition: string;
   disks: ManifestDisk[];
 }
+
+/**
+ * A trace a run left on a host. `in-use`: a live run or a QEMU holds it (never
+ * touched). `orphaned`: recorded in the journal of a run that is gone (safe to
+ * remove). `unknown`: matches Shear's names but no journal knows it (removed
+ * only when asked for by id).
+ */
+export type LeftoverClass = 'in-use' | 'orphaned' | 'unknown';
+
+export type LeftoverKind = 'journal' | 'job' | 'filter' | 'node' | 'paused-vm' | 'image' | 'partial-archive';
+
+export interface Leftover {
+  /** Stable handle for `cleanup --include-unknown`, e.g. `image:dir:/srv/fleece:vm-web-fleece-0.qcow2`. */
+  id: string;
+  kind: LeftoverKind;
+  class: LeftoverClass;
+  /** Why it is in that class, in words. */
+  reason: string;
+  description: string;
+  runId: string | null;
+  /** VM id for traces inside a VM (jobs, nodes, filters). */
+  vm: string | null;
+  /** A filter still under a device: the guest pays for it on every write. */
+  urgent: boolean;
+  path?: string;
+  storage?: string;
+  sizeBytes?: number;
+  ageMs?: number;
+  /** PIDs of QEMU processes holding the image open. */
+  heldBy?: number[];
+}
+
+export interface CleanupReport {
+  removed: Array<{ id: string; description: string }>;
+  skipped: Array<{ id: string; description: string; reason: string }>;
+  failed: Array<{ id: string; description: string; error: string }>;
+}

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { RunEvent, VmDetails } from '../../shared/model.js';
+import type { Leftover, RunEvent, VmDetails } from '../../shared/model.js';
 import { BackupCancelledError, runBackup } from '../engine/backup/run-backup.js';
 import type { FleecingFormatChoice } from '../engine/backup/plan.js';
 import { listVms } from '../engine/hosts/discovery.js';
@@ -8,7 +8,10 @@ import type { SshHostSession } from '../engine/hosts/host-session.js';
 import { inspectVm } from '../engine/hosts/vm-inspect.js';
 import type { Logger } from '../engine/log.js';
 import { SshError } from '../engine/ssh/errors.js';
-import { parseStorageSpec } from '../engine/storage/storage.js';
+import { parseStorageSpec, type Storage } from '../engine/storage/storage.js';
+import { DEFAULT_JOURNAL_DIR } from '../engine/backup/journal.js';
+import { cleanupLeftovers } from '../engine/leftovers/cleanup.js';
+import { scanLeftovers } from '../engine/leftovers/scan.js';
 import { connectHost, type HostArgs } from './connect-host.js';
 import { createRenderer, type Renderer } from './render.js';
 
@@ -18,12 +21,16 @@ const USAGE = `shear — point-in-time backups of running QEMU VMs with backup f
   shear backup  --host ... --vm ID|NAME --target dir:PATH
                 [--fleecing-storage STORAGE | --no-fleecing] [--fleecing-format auto|qcow2|raw]
                 [--bwlimit MiB/s] [--json]
+  shear leftovers --host ... [--fleecing-storage STORAGE]... [--json]
+  shear cleanup   --host ... [--fleecing-storage STORAGE]... [--include-unknown ITEM]... [--yes] [--json]
 
 STORAGE: dir:PATH | lvmthin:VG/POOL | zfs:POOL/DATASET
 --host also takes an ~/.ssh/config alias. Host keys are checked against --known-hosts
 (default ~/.ssh/known_hosts); an unknown key is refused unless --accept-new.
 Secrets come from the environment: SHEAR_KEY_PASSPHRASE, SHEAR_PASSWORD (or ssh-agent).
-Exit code 0 only when the backup is complete and verified in the target.`;
+Exit code 0 only when the backup is complete and verified in the target.
+cleanup without --yes prints what it would do and changes nothing; items of unknown
+origin are removed only when named with --include-unknown (ids as leftovers prints them).`;
 
 class UsageError extends Error {}
 
@@ -36,7 +43,9 @@ const options = {
   json: { type: 'boolean', default: false },
   vm: { type: 'string' },
   target: { type: 'string' },
-  'fleecing-storage': { type: 'string' },
+  'fleecing-storage': { type: 'string', multiple: true },
+  'include-unknown': { type: 'string', multiple: true },
+  yes: { type: 'boolean', default: false },
   'no-fleecing': { type: 'boolean', default: false },
   'fleecing-format': { type: 'string', default: 'auto' },
   bwlimit: { type: 'string' },
@@ -88,6 +97,74 @@ function formatBytes(n: number): string {
   return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
 }
 
+function parseStorages(v: Values): Storage[] {
+  try {
+    return (v['fleecing-storage'] ?? []).map((spec) => parseStorageSpec(spec));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+const journalDir = () => process.env.SHEAR_JOURNAL_DIR ?? DEFAULT_JOURNAL_DIR;
+
+function printLeftover(item: Leftover): void {
+  const extra = [item.sizeBytes !== undefined ? formatBytes(item.sizeBytes) : '', item.ageMs !== undefined ? `${Math.round(item.ageMs / 60_000)} min old` : '']
+    .filter(Boolean).join(', ');
+  process.stdout.write(`${item.urgent ? '!' : ' '} ${item.class.padEnd(8)} ${item.id}\n    ${item.description}${extra ? ` [${extra}]` : ''}\n    ${item.reason}\n`);
+}
+
+async function commandLeftovers(v: Values, log: Logger): Promise<number> {
+  const storages = parseStorages(v);
+  const host = await connectHost(hostArgs(v), log);
+  try {
+    const { items } = await scanLeftovers(host, { journalDir: journalDir(), storages, warn: (m) => log('warn', m) });
+    if (v.json) for (const item of items) process.stdout.write(`${JSON.stringify({ type: 'leftover', ...item })}\n`);
+    else if (items.length === 0) process.stdout.write(`no leftovers on ${host.label}\n`);
+    else items.forEach(printLeftover);
+    return 0;
+  } finally {
+    host.close();
+  }
+}
+
+async function commandCleanup(v: Values, log: Logger): Promise<number> {
+  const storages = parseStorages(v);
+  const includeUnknown = v['include-unknown'] ?? [];
+  const host = await connectHost(hostArgs(v), log);
+  try {
+    const scope = { journalDir: journalDir(), storages, warn: (m: string) => log('warn', m) };
+    const { items } = await scanLeftovers(host, scope);
+    const unknownIds = new Set(items.filter((i) => i.class === 'unknown').map((i) => i.id));
+    for (const id of includeUnknown) {
+      if (!unknownIds.has(id)) throw new UsageError(`--include-unknown ${id}: no unknown-origin item with that id (run \`shear leftovers\` for ids)`);
+    }
+    const ids = items.filter((i) => i.class === 'orphaned').map((i) => i.id);
+    if (!v.yes) {
+      const plan = items.filter((i) => ids.includes(i.id) || includeUnknown.includes(i.id));
+      if (v.json) for (const item of plan) process.stdout.write(`${JSON.stringify({ type: 'would-remove', ...item })}\n`);
+      else {
+        process.stdout.write(plan.length ? 'would remove (run again with --yes):\n' : 'nothing to remove\n');
+        plan.forEach(printLeftover);
+      }
+      return 0;
+    }
+    const report = await cleanupLeftovers(host, { ...scope, ids, includeUnknown });
+    if (v.json) {
+      for (const r of report.removed) process.stdout.write(`${JSON.stringify({ type: 'removed', ...r })}\n`);
+      for (const r of report.skipped) process.stdout.write(`${JSON.stringify({ type: 'skipped', ...r })}\n`);
+      for (const r of report.failed) process.stdout.write(`${JSON.stringify({ type: 'failed', ...r })}\n`);
+      process.stdout.write(`${JSON.stringify({ type: 'result', ok: report.failed.length === 0 })}\n`);
+    } else {
+      for (const r of report.removed) process.stdout.write(`removed  ${r.description}\n`);
+      for (const r of report.skipped) process.stdout.write(`skipped  ${r.description}: ${r.reason}\n`);
+      for (const r of report.failed) process.stdout.write(`FAILED   ${r.description}: ${r.error}\n`);
+    }
+    return report.failed.length === 0 ? 0 : 1;
+  } finally {
+    host.close();
+  }
+}
+
 async function commandVms(v: Values, log: Logger): Promise<number> {
   const host = await connectHost(hostArgs(v), log);
   try {
@@ -135,12 +212,9 @@ async function commandBackup(v: Values, render: Renderer, log: Logger): Promise<
     if (!Number.isFinite(mib) || mib <= 0) throw new UsageError(`--bwlimit must be a positive number of MiB/s, not "${v.bwlimit}"`);
     bwlimit = Math.round(mib * 1024 * 1024);
   }
-  let storage;
-  try {
-    storage = v['fleecing-storage'] ? parseStorageSpec(v['fleecing-storage']) : null;
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const storages = parseStorages(v);
+  if (storages.length > 1) throw new UsageError('backup takes one --fleecing-storage');
+  const storage = storages[0] ?? null;
 
   const controller = new AbortController();
   let interrupts = 0;
@@ -169,7 +243,7 @@ async function commandBackup(v: Values, render: Renderer, log: Logger): Promise<
       signal: controller.signal,
       emit: render.event,
       toolVersion: toolVersion(),
-      ...(process.env.SHEAR_JOURNAL_DIR ? { journalDir: process.env.SHEAR_JOURNAL_DIR } : {}),
+      journalDir: journalDir(),
       ...(process.env.SHEAR_TEST_HOLD_AFTER_STEP ? { afterStep: holdAfterStep(process.env.SHEAR_TEST_HOLD_AFTER_STEP) } : {}),
     });
     return 0;
@@ -217,6 +291,8 @@ export async function main(argv: string[]): Promise<number> {
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
     if (command === 'vms') return await commandVms(values, log);
     if (command === 'backup') return await commandBackup(values, render, log);
+    if (command === 'leftovers') return await commandLeftovers(values, log);
+    if (command === 'cleanup') return await commandCleanup(values, log);
     throw new UsageError(`unknown command "${command}"`);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -1,16 +1,15 @@
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLabHost, type LabHost } from '../lab/lab-host.js';
 import { expectPristine, fleeceFiles, labFolder, MiB, readManifest, snapshotState } from '../support/backup-harness.js';
 import { expectPointInTime, seedBeforeBackup, writeDuringCopy } from '../support/backup-scenario.js';
+import { runShear, type CliOptions } from '../support/cli-runner.js';
 
 /**
  * The `shear` command as a user runs it: a real Node process (no test
  * transform), real SSH to the lab host, output parsed from stdout.
  */
-const BIN = join(import.meta.dirname, '..', '..', 'electron', 'cli', 'bin.mjs');
 let lab: LabHost;
 let home: string;
 let knownHosts: string;
@@ -27,37 +26,8 @@ afterAll(async () => {
   await lab?.stop();
 });
 
-interface CliRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  lines: Array<Record<string, unknown>>;
-}
-
-function shear(args: string[], o: { onStdoutLine?: (line: Record<string, unknown>, child: ReturnType<typeof spawn>) => void } = {}): Promise<CliRun> {
-  return new Promise((resolve) => {
-    // A private HOME: no ~/.ssh of the machine running the tests leaks in.
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, HOME: home, SSH_AUTH_SOCK: '' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let pending = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      pending += chunk.toString();
-      let nl;
-      while ((nl = pending.indexOf('\n')) >= 0) {
-        const text = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        if (text.startsWith('{')) o.onStdoutLine?.(JSON.parse(text) as Record<string, unknown>, child);
-      }
-    });
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('close', (code) => {
-      const lines = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
-      resolve({ code, stdout, stderr, lines });
-    });
-  });
-}
+// A private HOME: no ~/.ssh of the machine running the tests leaks in.
+const shear = (args: string[], o: CliOptions = {}) => runShear(args, { ...o, env: { HOME: home } });
 
 const hostArgs = () => ['--host', `root@${lab.sshd.host}`, '--port', String(lab.sshd.port), '--identity', lab.sshd.clientKeyPath, '--known-hosts', knownHosts];
 

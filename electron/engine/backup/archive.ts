@@ -1,5 +1,6 @@
 import type { Manifest, VmDetails } from '../../../shared/model.js';
 import type { HostSession } from '../hosts/host-session.js';
+import { SshError } from '../ssh/errors.js';
 
 const WRITE_FILE = 'umask 022; cat > "$1"';
 // mv -T: never move INTO an existing folder; a second run in the same second must fail, not nest.
@@ -18,6 +19,16 @@ export async function finalizeArchive(host: HostSession, partialDir: string, fin
 
 /** The copy is complete and sound: qcow2 metadata checks clean and the size is the disk's. */
 export async function verifyTargetImage(host: HostSession, path: string, sizeBytes: number): Promise<void> {
+  try {
+    await verifyOnce(host, path, sizeBytes);
+  } catch (err) {
+    // A link lost mid-check says nothing about the image: check again over the new connection.
+    if (!(err instanceof SshError)) throw err;
+    await verifyOnce(host, path, sizeBytes);
+  }
+}
+
+async function verifyOnce(host: HostSession, path: string, sizeBytes: number): Promise<void> {
   const check = await host.exec(['qemu-img', 'check', '-q', '-f', 'qcow2', path]);
   if (check.code !== 0) throw new Error(`archive image ${path} failed qemu-img check: ${(check.stderr || check.stdout).trim()}`);
   const info = JSON.parse((await host.execChecked(['qemu-img', 'info', '--output=json', '-f', 'qcow2', path])).stdout) as { 'virtual-size': number };

@@ -1,4 +1,4 @@
-import type { ImageFormat } from '../../../shared/model.js';
+import type { ImageFormat, VmDisk } from '../../../shared/model.js';
 import type { QemuCapabilities } from '../qmp/capabilities.js';
 import type { QmpClient } from '../qmp/client.js';
 import type { JobInfo, NamedBlockNode } from '../qmp/types.js';
@@ -31,6 +31,30 @@ export async function addTargetNode(qmp: QmpClient, o: { node: string; path: str
 
 export async function deleteNode(qmp: QmpClient, node: string): Promise<void> {
   await qmp.execute('blockdev-del', { 'node-name': node });
+}
+
+/** Undo of a blockdev-add that may or may not have happened (e.g. it timed out). */
+export async function deleteNodeIfPresent(qmp: QmpClient, node: string): Promise<void> {
+  try {
+    await deleteNode(qmp, node);
+  } catch (err) {
+    if (/Cannot find|Failed to find/i.test((err as Error).message)) return;
+    throw err;
+  }
+}
+
+/** The node directly under a disk's device now. */
+export async function currentDeviceNode(qmp: QmpClient, disk: Pick<VmDisk, 'blockBackend' | 'qomPath'>): Promise<string | undefined> {
+  const blocks = await qmp.execute('query-block');
+  const block = blocks.find((b) =>
+    disk.blockBackend ? b.device === disk.blockBackend : b.qdev === disk.qomPath || `/machine/peripheral/${b.qdev ?? ''}` === disk.qomPath);
+  return block?.inserted?.['node-name'];
+}
+
+/** Puts a device back on its original node, unless it already is (the qom-set may never have happened). */
+export async function restoreDevice(qmp: QmpClient, disk: Pick<VmDisk, 'blockBackend' | 'qomPath' | 'nodeName'>): Promise<void> {
+  if ((await currentDeviceNode(qmp, disk)) === disk.nodeName) return;
+  await setDeviceDrive(qmp, disk.qomPath, disk.nodeName);
 }
 
 export async function namedNodes(qmp: QmpClient): Promise<NamedBlockNode[]> {

@@ -33,6 +33,8 @@ export interface JournalRecord {
   devices: Array<{ device: string; qomPath: string; originalNode: string; cbwNode: string | null }>;
   jobs: string[];
   archivePartialDir: string;
+  /** True only while the VM is stopped by this run for the consistent start; cleanup resumes it. */
+  vmPausedByShear: boolean;
 }
 
 // Constant scripts; paths travel as positional arguments.
@@ -71,11 +73,29 @@ export class RunJournal {
     await this.write();
   }
 
-  /** Takes the liveness lock, and takes it again after every reconnect. */
-  async lock(): Promise<void> {
-    this.hold = await this.host.hold(['sh', '-c', TAKE_LOCK, 'shear-lock', this.dir, this.lockPath], 'locked');
+  private takeLock(): Promise<RemoteHold> {
+    return this.host.hold(['sh', '-c', TAKE_LOCK, 'shear-lock', this.dir, this.lockPath], 'locked');
+  }
+
+  /**
+   * Takes the liveness lock, and takes it again after every reconnect. The old
+   * session may hold it a while longer (sshd has not noticed the dead link yet),
+   * so that is retried; if it never frees, the run goes on and says so.
+   */
+  async lock(warn: (message: string) => void): Promise<void> {
+    this.hold = await this.takeLock();
     this.offReconnect = this.host.onReconnect(async () => {
-      this.hold = await this.host.hold(['sh', '-c', TAKE_LOCK, 'shear-lock', this.dir, this.lockPath], 'locked');
+      for (let attempt = 1; ; attempt++) {
+        try {
+          this.hold = await this.takeLock();
+          return;
+        } catch (err) {
+          if (attempt >= 3) {
+            warn(`could not take the run lock again after reconnecting (${(err as Error).message}); until this run ends, \`shear leftovers\` may see it as orphaned`);
+            return;
+          }
+        }
+      }
     });
   }
 

@@ -62,7 +62,8 @@ export async function monitorJobs(o: MonitorOptions): Promise<void> {
       if (job.status !== 'concluded') allDone = false;
       else if (job.error) errors.push(`${disk}: ${job.error}`);
     }
-    if (errors.length > 0 && (allDone || errors.some((e) => e.includes('disappeared')))) {
+    // The first failed job fails the run: copying the other disks for hours would be for nothing.
+    if (errors.length > 0) {
       throw new Error(`backup job failed: ${errors.join('; ')}`);
     }
     if (allDone) return;

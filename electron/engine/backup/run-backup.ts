@@ -13,8 +13,9 @@ import {
   addSnapshotAccess,
   addTargetNode,
   cancelAndDismissJob,
-  deleteNode,
+  deleteNodeIfPresent,
   deviceDrive,
+  restoreDevice,
   namedNodes,
   nodeSize,
   setDeviceDrive,
@@ -24,6 +25,10 @@ import { DEFAULT_JOURNAL_DIR, RunJournal } from './journal.js';
 import { monitorJobs } from './monitor.js';
 import { newRunId, planBackup, type BackupPlan, type FleecingFormatChoice } from './plan.js';
 import { UndoStack } from './undo-stack.js';
+import { cleanupLeftovers } from '../leftovers/cleanup.js';
+import { scanLeftovers } from '../leftovers/scan.js';
+import { pathStates } from '../leftovers/host-probe.js';
+import { listVms } from '../hosts/discovery.js';
 import { BackupCancelledError, BackupFailedError } from './errors.js';
 
 export { BackupCancelledError, BackupFailedError };
@@ -64,6 +69,17 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
 
   const undo = new UndoStack();
   const startedAt = new Date();
+  let partialDir: string | null = null;
+  // Nodes that may exist in QEMU: an image is freed only once its node is gone.
+  const attached = new Set<string>();
+  const removeNodeOnUndo = (node: string) => {
+    attached.add(node);
+    undo.push(`delete node ${node}`, async () => {
+      if (!lease) return;
+      await deleteNodeIfPresent(await lease.get(), node);
+      attached.delete(node);
+    });
+  };
   let journal: RunJournal | null = null;
   let lease: QmpLease | null = null;
   let plan: BackupPlan | null = null;
@@ -87,6 +103,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   // The SSH session logs reconnects to its own logger; the run's watchers need to see them too.
   const offReconnect = host.onReconnect(() => log('warn', `SSH connection to ${host.label} was lost and is restored; the jobs kept running in QEMU`));
   try {
+    // First, so the disks are inspected on their original nodes, not on a dead run's filters.
+    await step('orphans', () => removeOwnOrphans(host, o.vm, o.fleecing?.storage ?? null, o.journalDir ?? DEFAULT_JOURNAL_DIR, log, warn));
     const { vm, caps } = await step('inspect', async () => {
       const details = await inspectVm(host, o.vm);
       const socket = details.qmpSockets[0] as string;
@@ -135,16 +153,19 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       devices: thePlan.disks.map((d) => ({ device: d.disk.device, qomPath: d.disk.qomPath, originalNode: d.disk.nodeName, cbwNode: d.fleece?.cbwNode ?? null })),
       jobs: thePlan.disks.map((d) => d.jobId),
       archivePartialDir: thePlan.partialDir,
+      vmPausedByShear: false,
     }, o.journalDir ?? DEFAULT_JOURNAL_DIR);
     const theJournal = journal;
     await step('journal', async () => {
+      // Lock first: a journal without a held lock would look orphaned to a concurrent `leftovers`.
+      await theJournal.lock(warn);
       await theJournal.write();
-      await theJournal.lock();
     });
 
     await step('archive-dir', async () => {
       await host.execChecked(['sh', '-c', DIR_SCRIPT_MKPARTIAL, 'shear-archive', thePlan.partialDir.replace(/\/[^/]+$/, ''), thePlan.partialDir]);
-      undo.push('remove partial archive', () => host.execChecked(['rm', '-rf', '--', thePlan.partialDir]).then(() => undefined), 'on-failure');
+      // Removed on any failure up to the final rename (see the catch below), also after teardown.
+      partialDir = thePlan.partialDir;
       for (const d of thePlan.disks) {
         await host.execChecked(['qemu-img', 'create', '-q', '-f', 'qcow2', `${thePlan.partialDir}/${d.targetFile}`, String(d.disk.sizeBytes)]);
       }
@@ -160,7 +181,17 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
           const image = await storage.allocate(host, d.fleece.imageName, d.disk.sizeBytes, d.fleece.format);
           images.set(d.index, image);
           const name = d.fleece.imageName;
-          undo.push(`free ${name}`, () => storage.free(host, name));
+          const node = d.fleece.node;
+          const path = image.path;
+          undo.push(`free ${name}`, async () => {
+            // Freeing an image QEMU still writes through would hide it from leftovers and lose the space.
+            if (attached.has(node)) {
+              const pids = (await listVms(host)).map((v) => v.pid);
+              const held = (await pathStates(host, [path], pids)).get(path)?.heldBy ?? [];
+              if (held.length > 0) throw new Error(`fleecing node ${node} is still attached (QEMU pid ${held.join(', ')}); ${name} kept for \`shear cleanup\``);
+            }
+            await storage.free(host, name);
+          });
           log('info', `allocated ${image.path} (${image.sizeBytes} bytes)`, d.disk.device);
         }
       });
@@ -173,13 +204,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         checkCancel();
         const image = images.get(d.index);
         if (d.fleece && image) {
+          removeNodeOnUndo(d.fleece.node);
           await addFleeceNode(qmp, { node: d.fleece.node, path: image.path, format: d.fleece.format, blockDevice: image.blockDevice, sizeBytes: d.disk.sizeBytes });
-          const fl = d.fleece.node;
-          undo.push(`delete node ${fl}`, async () => deleteNode(await lq.get(), fl));
         }
+        removeNodeOnUndo(d.targetNode);
         await addTargetNode(qmp, { node: d.targetNode, path: `${thePlan.partialDir}/${d.targetFile}` });
-        const tgt = d.targetNode;
-        undo.push(`delete node ${tgt}`, async () => deleteNode(await lq.get(), tgt));
       }
       // A fleecing or target node smaller than its disk would abort the VM on the first write past its end.
       const nodes = await namedNodes(qmp);
@@ -195,17 +224,23 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     });
 
     const freeze: FreezeOutcome = await freezeGuest(host, vm, { warn, log });
-    if (freeze === 'frozen') undo.push('thaw guest filesystems', () => thawGuest(host, vm).then(() => undefined));
+    let frozen = freeze === 'frozen';
+    const thawNow = async () => {
+      if (!frozen) return;
+      await thawGuest(host, vm);
+      frozen = false;
+    };
+    undo.push('thaw guest filesystems', thawNow);
 
     const pauseMs = await step('start', async () => {
-      const qmp = await lq.get();
-      const status = await qmp.execute('query-status');
-      const t0 = now();
+      const status = await withQmp(host.qmp, socket, (q) => q.execute('query-status'));
       const pause = status.status === 'running';
+      // Recorded before the pause (outside the window): if Shear dies while the VM is stopped, cleanup resumes it.
       if (pause) {
-        await qmp.execute('stop');
-        // On success the VM was resumed right after the jobs started; this is for failures inside the window.
+        await theJournal.step('pausing', { vmPausedByShear: true });
+        // Registered before `stop` is sent: a stop that times out may still take effect.
         undo.push('resume the VM', async ({ ok }) => {
+          // After success the VM was resumed at once; a pause since then is the user's.
           if (ok) return;
           const q = await lq.get();
           if ((await q.execute('query-status')).status === 'paused') await q.execute('cont');
@@ -213,49 +248,62 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       } else {
         log('info', `VM is ${status.status}; it stays that way (no pause/resume)`);
       }
-      for (const d of thePlan.disks) {
-        if (!d.fleece) continue;
-        const f = d.fleece;
-        await addCbwFilter(qmp, caps, { node: f.cbwNode, source: d.disk.nodeName, fleece: f.node });
-        undo.push(`delete node ${f.cbwNode}`, async () => deleteNode(await lq.get(), f.cbwNode));
-        await setDeviceDrive(qmp, d.disk.qomPath, f.cbwNode);
-        undo.push(`put ${d.disk.device} back on ${d.disk.nodeName}`, async () => setDeviceDrive(await lq.get(), d.disk.qomPath, d.disk.nodeName));
-        // -blockdev devices report the new node at once (cheap); -drive devices are checked after cont.
-        if (!d.disk.blockBackend && (await deviceDrive(qmp, d.disk.qomPath)) !== f.cbwNode) {
-          throw new Error(`${d.disk.device}: the copy-before-write filter did not take its place under the device`);
+      const qmp = await lq.get();
+      const t0 = now();
+      try {
+        if (pause) await qmp.execute('stop');
+        for (const d of thePlan.disks) {
+          if (!d.fleece) continue;
+          const f = d.fleece;
+          // Each undo goes on the stack before its command: a command that times out may still have happened.
+          removeNodeOnUndo(f.cbwNode);
+          await addCbwFilter(qmp, caps, { node: f.cbwNode, source: d.disk.nodeName, fleece: f.node });
+          undo.push(`put ${d.disk.device} back on ${d.disk.nodeName}`, async () => restoreDevice(await lq.get(), d.disk));
+          await setDeviceDrive(qmp, d.disk.qomPath, f.cbwNode);
+          // -blockdev devices report the new node at once (cheap); -drive devices are checked after cont.
+          if (!d.disk.blockBackend && (await deviceDrive(qmp, d.disk.qomPath)) !== f.cbwNode) {
+            throw new Error(`${d.disk.device}: the copy-before-write filter did not take its place under the device`);
+          }
+          removeNodeOnUndo(f.snapNode);
+          await addSnapshotAccess(qmp, { node: f.snapNode, cbw: f.cbwNode });
         }
-        await addSnapshotAccess(qmp, { node: f.snapNode, cbw: f.cbwNode });
-        undo.push(`delete node ${f.snapNode}`, async () => deleteNode(await lq.get(), f.snapNode));
+        // Test hook only (crash matrix): a point with every filter in and no job yet.
+        await o.afterStep?.('filters');
+        for (const d of thePlan.disks) {
+          undo.push(`end job ${d.jobId}`, async ({ ok }) => {
+            const q = await lq.get();
+            if (ok) await q.execute('job-dismiss', { id: d.jobId });
+            else await cancelAndDismissJob(q, d.jobId);
+          });
+        }
+        await startBackupJobs(qmp, thePlan.disks.map((d) => ({
+          jobId: d.jobId,
+          source: d.fleece ? d.fleece.snapNode : d.disk.nodeName,
+          target: d.targetNode,
+          speed: o.bwlimit ?? 0,
+          discardSource: Boolean(d.fleece) && caps.discardSource,
+        })));
+        if (pause) await qmp.execute('cont');
+      } catch (err) {
+        // The guest must not wait for the rest of the teardown: resume and thaw now (a filter in place is harmless).
+        if (pause) await qmp.execute('cont').catch((e: unknown) => warn(`could not resume the VM at once: ${(e as Error).message}`));
+        await thawNow().catch((e: unknown) => warn(`guest agent thaw failed: ${(e as Error).message}`));
+        throw err;
       }
-      await startBackupJobs(qmp, thePlan.disks.map((d) => ({
-        jobId: d.jobId,
-        source: d.fleece ? d.fleece.snapNode : d.disk.nodeName,
-        target: d.targetNode,
-        speed: o.bwlimit ?? 0,
-        discardSource: Boolean(d.fleece) && caps.discardSource,
-      })));
-      for (const d of thePlan.disks) {
-        undo.push(`end job ${d.jobId}`, async ({ ok }) => {
-          const q = await lq.get();
-          if (ok) await q.execute('job-dismiss', { id: d.jobId });
-          else await cancelAndDismissJob(q, d.jobId);
-        });
-      }
-      if (pause) await qmp.execute('cont');
       const ms = now() - t0;
       log('info', pause ? `guest paused for ${ms} ms for one consistent point in time` : 'jobs started');
       // -drive devices: the BlockBackend keeps its name, so check the node under it instead.
       const blocks = await qmp.execute('query-block');
       for (const d of thePlan.disks) {
         if (!d.fleece || !d.disk.blockBackend) continue;
-        const now2 = blocks.find((b) => b.device === d.disk.blockBackend)?.inserted?.['node-name'];
-        if (now2 !== d.fleece.cbwNode) throw new Error(`${d.disk.device}: the copy-before-write filter is not under the device (found ${now2 ?? 'nothing'})`);
+        const under = blocks.find((b) => b.device === d.disk.blockBackend)?.inserted?.['node-name'];
+        if (under !== d.fleece.cbwNode) throw new Error(`${d.disk.device}: the copy-before-write filter is not under the device (found ${under ?? 'nothing'})`);
       }
       await lq.close();
       return ms;
     });
-    if (freeze === 'frozen') await thawGuest(host, vm).catch((err: unknown) => warn(`guest agent thaw failed: ${(err as Error).message}`));
-    await journal.step('running', { state: 'running' });
+    await thawNow().catch((err: unknown) => warn(`guest agent thaw failed: ${(err as Error).message}`));
+    await journal.step('running', { state: 'running', vmPausedByShear: false });
 
     await step('copy', () =>
       monitorJobs({
@@ -302,13 +350,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     };
     await step('verify', async () => {
       for (const d of thePlan.disks) await verifyTargetImage(host, `${thePlan.partialDir}/${d.targetFile}`, d.disk.sizeBytes);
-    }).catch(async (err: unknown) => {
-      await host.execChecked(['rm', '-rf', '--', thePlan.partialDir]).catch(() => undefined);
-      throw err;
     });
     await step('finish', async () => {
       await writeArchiveFiles(host, thePlan.partialDir, vm, manifest);
       await finalizeArchive(host, thePlan.partialDir, thePlan.archiveDir);
+      partialDir = null;
     });
     await journal.remove();
     o.emit({ type: 'result', ok: true, archive: thePlan.archiveDir, time: now() });
@@ -318,6 +364,14 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     log('error', error.message);
     const report = await undo.unwind({ ok: false }, warn);
     await lease?.close().catch(() => undefined);
+    if (partialDir) {
+      // Nothing that looks like a good backup may stay behind a failed run.
+      const dir = partialDir;
+      await host.execChecked(['rm', '-rf', '--', dir]).catch((e: unknown) => {
+        report.failed.push({ name: `remove ${dir}`, error: (e as Error).message });
+        warn(`could not remove the unfinished archive ${dir}: ${(e as Error).message}`);
+      });
+    }
     const failures = [...report.failed, ...(err instanceof BackupFailedError ? err.cleanupFailures : [])];
     if (journal) {
       if (failures.length === 0) await journal.remove().catch((e: unknown) => warn(`could not remove the run journal: ${(e as Error).message}`));
@@ -331,6 +385,30 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     throw new BackupFailedError(error.message, failures, { cause: error });
   } finally {
     offReconnect();
+  }
+}
+
+/** As Proxmox does before every backup: clear what earlier failed runs of this VM left, or refuse if one is live. */
+async function removeOwnOrphans(
+  host: HostSession,
+  vm: VmSummary,
+  storage: Storage | null,
+  journalDir: string,
+  log: (level: 'info' | 'warn', message: string) => void,
+  warn: (m: string) => void,
+): Promise<void> {
+  const scope = { journalDir, vmId: vm.id, storages: storage ? [storage] : [], warn };
+  const scan = await scanLeftovers(host, scope);
+  const live = scan.items.find((i) => i.class === 'in-use' && (i.kind === 'journal' || i.kind === 'filter' || i.kind === 'job'));
+  if (live) throw new Error(`another backup of VM ${vm.name} is running: ${live.reason}`);
+  const orphaned = scan.items.filter((i) => i.class === 'orphaned');
+  if (orphaned.length === 0) return;
+  log('warn', `cleaning up ${orphaned.length} trace(s) of earlier failed backups of ${vm.name} first`);
+  const report = await cleanupLeftovers(host, { ...scope, ids: orphaned.map((i) => i.id) });
+  for (const r of report.removed) log('info', `removed ${r.description}`);
+  for (const r of report.skipped) log('warn', `left ${r.description}: ${r.reason}`);
+  if (report.failed.length > 0) {
+    throw new Error(`could not clean up after an earlier failed backup: ${report.failed.map((f) => `${f.description}: ${f.error}`).join('; ')}`);
   }
 }
 

@@ -22,7 +22,7 @@ export interface QemuCapabilities {
    * (6.2), so a QEMU that has qom-set and copy-before-write has it.
    */
   qomSetDrive: boolean;
-  /** Everything fleecing needs is present. */
+  /** Everything fleecing needs is present, including break-snapshot so the guest is never the one to fail. */
   fleecing: boolean;
 }
 
@@ -74,7 +74,8 @@ export function capabilitiesFromSchema(entries: SchemaInfo[]): QemuCapabilities 
     onCbwError,
     discardSource,
     qomSetDrive,
-    fleecing: blockdevBackup && copyBeforeWrite && snapshotAccess && qomSetDrive,
+    // Without on-cbw-error the filter would fail guest writes when the fleecing image fails: never fleece then.
+    fleecing: blockdevBackup && copyBeforeWrite && snapshotAccess && qomSetDrive && onCbwError,
   };
 }
 

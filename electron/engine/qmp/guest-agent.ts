@@ -42,6 +42,10 @@ export async function guestAgentCommand<T = unknown>(
         clearTimeout(timer);
         reject(err);
       });
+      stream.on('close', () => {
+        clearTimeout(timer);
+        reject(new Error(`guest agent channel closed before answering ${command}`));
+      });
       stream.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`);
     });
   } finally {

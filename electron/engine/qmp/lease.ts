@@ -17,6 +17,8 @@ export class QmpLease {
 
   async get(): Promise<QmpClient> {
     if (this.client && !this.client.closed) return this.client;
+    // A session QEMU or the link ended: release its channel before opening the next one.
+    await this.client?.close().catch(() => undefined);
     const stream = await this.transport.openQmpStream(this.socketPath);
     this.client = await Client.connect(stream, { label: `${this.transport.label}:${this.socketPath}`, log: this.transport.log });
     return this.client;

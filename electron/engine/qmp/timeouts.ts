@@ -6,6 +6,9 @@
 const DEFAULT_MS = 10_000;
 
 const TABLE: Record<string, number> = {
+  // stop drains all in-flight guest I/O first, which on slow storage takes a while.
+  stop: 60_000,
+  cont: 30_000,
   'blockdev-add': 60_000,
   'blockdev-del': 60_000,
   'job-cancel': 60_000,

@@ -55,15 +55,21 @@ const KILL_PROCESS_GROUP = 'pg=$(ps -o pgid= -p "$1" | tr -d " "); [ -n "$pg" ] 
 
 async function killRemote(conn: SshConnection, pid: number): Promise<void> {
   await new Promise<void>((resolve) => {
-    conn.client.exec(shellCommand(['sh', '-c', KILL_PROCESS_GROUP, 'shear-kill', String(pid)]), (err, channel) => {
-      if (err) {
-        conn.log('warn', `${conn.label}: could not stop remote process ${pid}: ${err.message}`);
-        return resolve();
-      }
-      channel.on('close', () => resolve());
-      channel.resume();
-      channel.stderr.resume();
-    });
+    const fail = (err: Error) => {
+      conn.log('warn', `${conn.label}: could not stop remote process ${pid}: ${err.message}`);
+      resolve();
+    };
+    try {
+      conn.client.exec(shellCommand(['sh', '-c', KILL_PROCESS_GROUP, 'shear-kill', String(pid)]), (err, channel) => {
+        if (err) return fail(err);
+        channel.on('close', () => resolve());
+        channel.resume();
+        channel.stderr.resume();
+      });
+    } catch (err) {
+      // ssh2 throws synchronously once the connection is gone; the command died with it.
+      fail(err as Error);
+    }
   });
 }
 
@@ -107,7 +113,7 @@ export function exec(conn: SshConnection, argv: readonly string[], options: Exec
         if (settled || stopReason) return;
         stopReason = reason;
         const stopped = pid !== null ? killRemote(conn, pid) : Promise.resolve();
-        void stopped.then(() => {
+        void stopped.finally(() => {
           channel.close();
           finish(reason);
         });
@@ -139,7 +145,11 @@ export function exec(conn: SshConnection, argv: readonly string[], options: Exec
         code = exitCode ?? null;
         signal = exitSignal ?? null;
       });
-      channel.on('close', () => finish());
+      // No exit status at all: the connection died under the command; its outcome is unknown.
+      channel.on('close', () =>
+        finish(code === null && signal === null && !stopReason
+          ? new SshError('closed', conn.label, `connection lost while ${argv[0] ?? 'a command'} ran; its outcome is unknown`)
+          : undefined));
       channel.on('error', (e: Error) => finish(new SshError('closed', conn.label, `${argv[0] ?? 'command'}: ${e.message}`)));
       if (options.stdin !== undefined) channel.end(options.stdin);
       else channel.end();

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { SshConnection } from './connect.js';
 import { SshError } from './errors.js';
-import { execChecked, RemoteCommandError } from './exec.js';
+import { exec, execChecked, RemoteCommandError } from './exec.js';
 import { shellCommand } from './quote.js';
 
 /**
@@ -82,6 +82,13 @@ export async function openUnixSocket(conn: SshConnection, path: string): Promise
     } catch (err) {
       conn.log('debug', `${conn.label}: stream-local forwarding to ${path} failed: ${(err as Error).message}`);
     }
+  }
+  if (conn.streamLocalConfirmed) {
+    // Forwarding works on this server, so the socket itself is the problem: missing or dead.
+    const exists = (await exec(conn, ['test', '-S', path], { timeoutMs: 15_000 })).code === 0;
+    throw new SshError('unreachable', conn.label, exists
+      ? `nothing is listening on ${path} (stale socket: has QEMU exited?)`
+      : `no unix socket at ${path} on this host (is the VM running?)`);
   }
   await checkSocatRelay(conn, path);
   if (!conn.streamLocalRefused) {
