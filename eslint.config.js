@@ -19,10 +19,11 @@ export default tseslint.config(
   },
   {
     files: ['electron/**/*.{ts,mjs}', 'test/**/*.ts', '*.config.*', '.ci/**'],
+    ignores: ['test/renderer/**'],
     languageOptions: { globals: globals.node },
   },
   {
-    files: ['renderer/**/*.{ts,tsx}'],
+    files: ['renderer/**/*.{ts,tsx}', 'test/renderer/**/*.{ts,tsx}'],
     plugins: { react, 'react-hooks': reactHooks },
     languageOptions: { globals: globals.browser, parserOptions: { ecmaFeatures: { jsx: true } } },
     settings: { react: { version: 'detect' } },

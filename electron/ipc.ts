@@ -1,24 +1,23 @@
 import type { IpcMainInvokeEvent } from 'electron';
 import { ipcMain } from 'electron';
-import type { ChannelName, Envelope, RequestOf, ResponseOf } from '../shared/contract.js';
-import { channels } from '../shared/contract.js';
-
-export type Handlers = { [C in ChannelName]: (request: RequestOf<C>) => Promise<ResponseOf<C>> };
+import type { ShearService } from './engine/api.js';
+import { channels, validateRequest, type ChannelName, type Envelope } from '../shared/contract.js';
+import { toWireError } from './engine/wire-error.js';
 
 /**
  * Registers every contract channel: only our own window may call, every request
- * is validated, and errors travel back as an envelope the preload re-throws.
+ * is validated against its schema, and errors travel back as an envelope the
+ * preload turns into a typed error. The handlers are the service's own methods:
+ * browser mode calls the very same ones.
  */
-export function registerIpc(handlers: Handlers, isTrustedSender: (event: IpcMainInvokeEvent) => boolean): void {
+export function registerIpc(service: Pick<ShearService, 'handle'>, isTrustedSender: (event: IpcMainInvokeEvent) => boolean): void {
   for (const name of Object.keys(channels) as ChannelName[]) {
     ipcMain.handle(name, async (event, input: unknown): Promise<Envelope<unknown>> => {
       try {
         if (!isTrustedSender(event)) throw new Error(`refused ${name}: the call did not come from Shear's window`);
-        const request = channels[name].validate(input);
-        return { ok: true, value: await handlers[name](request) };
+        return { ok: true, value: await service.handle(name, validateRequest(name, input)) };
       } catch (err) {
-        const e = err instanceof Error ? err : new Error(String(err));
-        return { ok: false, error: { name: e.name, message: e.message } };
+        return { ok: false, error: toWireError(err) };
       }
     });
   }

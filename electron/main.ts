@@ -1,25 +1,31 @@
 import { app, BrowserWindow, session, shell } from 'electron';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { eventNames } from '../shared/contract.js';
+import { ShearService } from './engine/api.js';
 import { registerIpc } from './ipc.js';
+import { SafeStorageSecrets } from './secrets.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const rendererIndex = join(here, '..', 'renderer', 'index.html');
 const rendererUrl = pathToFileURL(rendererIndex).href;
 
+/** The secure window options; exported so the wiring test can check them. */
+export const windowOptions = {
+  width: 1200,
+  height: 800,
+  title: 'Shear',
+  webPreferences: {
+    preload: join(here, 'preload.cjs'),
+    contextIsolation: true,
+    sandbox: true,
+    nodeIntegration: false,
+    webSecurity: true,
+  },
+} as const;
+
 function createWindow(): BrowserWindow {
-  const win = new BrowserWindow({
-    width: 1200,
-    height: 800,
-    title: 'Shear',
-    webPreferences: {
-      preload: join(here, 'preload.cjs'),
-      contextIsolation: true,
-      sandbox: true,
-      nodeIntegration: false,
-      webSecurity: true,
-    },
-  });
+  const win = new BrowserWindow(windowOptions);
   // The window shows only our own bundled page: no pop-ups, no navigation away.
   win.webContents.setWindowOpenHandler(({ url }) => {
     if (url.startsWith('https://')) void shell.openExternal(url);
@@ -32,20 +38,31 @@ function createWindow(): BrowserWindow {
   return win;
 }
 
-void app.whenReady().then(() => {
-  session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
-  registerIpc(
-    {
-      'app:info': async () => ({ name: 'Shear', version: app.getVersion(), platform: process.platform }),
-    },
-    (event) => event.senderFrame?.url === rendererUrl,
-  );
-  createWindow();
-  app.on('activate', () => {
-    if (BrowserWindow.getAllWindows().length === 0) createWindow();
+export function start(): void {
+  void app.whenReady().then(() => {
+    session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
+    const dataDir = app.getPath('userData');
+    const service = new ShearService({
+      dataDir,
+      version: app.getVersion(),
+      // basic_text is refused until a settings screen lets the user agree to it.
+      secrets: new SafeStorageSecrets(dataDir, () => false),
+    });
+    registerIpc(service, (event) => event.senderFrame?.url === rendererUrl);
+    service.subscribe((event, payload) => {
+      if (!eventNames.includes(event)) return;
+      for (const win of BrowserWindow.getAllWindows()) win.webContents.send(event, payload);
+    });
+    createWindow();
+    app.on('activate', () => {
+      if (BrowserWindow.getAllWindows().length === 0) createWindow();
+    });
+    app.on('before-quit', () => void service.close());
   });
-});
 
-app.on('window-all-closed', () => {
-  if (process.platform !== 'darwin') app.quit();
-});
+  app.on('window-all-closed', () => {
+    if (process.platform !== 'darwin') app.quit();
+  });
+}
+
+start();

@@ -1,16 +1,16 @@
 import { contextBridge, ipcRenderer } from 'electron';
-import type { ChannelName, Envelope, ResponseOf, ShearApi } from '../shared/contract.js';
+import { eventNames, type Envelope, type EventMap, type EventName, type ShearBridge } from '../shared/contract.js';
 
-async function invoke<C extends ChannelName>(channel: C, request?: unknown): Promise<ResponseOf<C>> {
-  const envelope = (await ipcRenderer.invoke(channel, request)) as Envelope<ResponseOf<C>>;
-  if (envelope.ok) return envelope.value;
-  const error = new Error(envelope.error.message);
-  error.name = envelope.error.name;
-  throw error;
-}
-
-const api: ShearApi = {
-  app: { info: () => invoke('app:info') },
+// The renderer gets exactly this object: invoke a contract channel (answered with an
+// envelope: contextBridge would strip a thrown error's kind), or listen to a contract event.
+const api: ShearBridge = {
+  invoke: async (channel, request) => (await ipcRenderer.invoke(channel, request)) as Envelope<never>,
+  on: <E extends EventName>(event: E, listener: (payload: EventMap[E]) => void) => {
+    if (!eventNames.includes(event)) throw new Error(`unknown event ${event}`);
+    const wrapped = (_e: unknown, payload: EventMap[E]) => listener(payload);
+    ipcRenderer.on(event, wrapped);
+    return () => void ipcRenderer.off(event, wrapped);
+  },
 };
 
 contextBridge.exposeInMainWorld('shear', api);

@@ -1,37 +1,49 @@
-import { useEffect } from 'react';
-import { create } from 'zustand';
-import type { AppInfo } from '../shared/contract';
-import { shearApi } from './api';
+import { useEffect, type ReactNode } from 'react';
+import { HostKeyChangedScreen } from './components/HostKeyChangedScreen';
+import { HostKeyDialog } from './components/HostKeyDialog';
+import { Nav } from './components/Nav';
+import { Notice } from './components/Notice';
+import { BackupWizard } from './screens/backup/BackupWizard';
+import { HistoryScreen } from './screens/HistoryScreen';
+import { HostsScreen } from './screens/hosts/HostsScreen';
+import { LeftoversScreen } from './screens/leftovers/LeftoversScreen';
+import { RunScreen } from './screens/run/RunScreen';
+import { RunsScreen } from './screens/RunsScreen';
+import { useAppStore } from './store/context';
+import type { Screen } from './store/nav';
 
-interface AppState {
-  info: AppInfo | null;
-  error: string | null;
-  load(): Promise<void>;
-}
+const SCREENS: Record<Screen, () => ReactNode> = {
+  hosts: () => <HostsScreen />,
+  backup: () => <BackupWizard />,
+  runs: () => <RunsScreen />,
+  run: () => <RunScreen />,
+  leftovers: () => <LeftoversScreen />,
+  history: () => <HistoryScreen />,
+};
 
-const useAppStore = create<AppState>((set) => ({
-  info: null,
-  error: null,
-  load: async () => {
-    try {
-      set({ info: await shearApi().app.info(), error: null });
-    } catch (err) {
-      set({ error: (err as Error).message });
-    }
-  },
-}));
-
+/** The shell: navigation, the current screen, and the modal host key questions and alerts. */
 export function App() {
-  const { info, error, load } = useAppStore();
+  const screen = useAppStore((s) => s.screen);
+  const subscribeEvents = useAppStore((s) => s.subscribeEvents);
+  const loadInitial = useAppStore((s) => s.loadInitial);
+  const blocked = useAppStore((s) => s.hostKeyChanged !== null || s.hostKeyPrompts.length > 0);
+
+  useEffect(() => subscribeEvents(), [subscribeEvents]);
   useEffect(() => {
-    void load();
-  }, [load]);
+    void loadInitial();
+  }, [loadInitial]);
+
   return (
-    <main>
-      <h1>Shear</h1>
-      <p>Point-in-time backups of running QEMU/KVM virtual machines, with backup fleecing.</p>
-      {info && <p>Version {info.version} on {info.platform}</p>}
-      {error && <p role="alert">{error}</p>}
-    </main>
+    <>
+      <div className="shell" inert={blocked}>
+        <Nav />
+        <main className="content">
+          <Notice />
+          {SCREENS[screen]()}
+        </main>
+      </div>
+      <HostKeyDialog />
+      <HostKeyChangedScreen />
+    </>
   );
 }

@@ -1,13 +1,16 @@
-import type { ShearApi } from '../shared/contract';
+import { apiFromBridge, type ShearApi, type ShearBridge } from '../shared/contract';
+import { connectWebSocketApi } from './ws-api';
 
 declare global {
   interface Window {
-    shear?: ShearApi;
+    shear?: ShearBridge;
   }
 }
 
-/** The typed API: window.shear inside Electron. */
+let api: ShearApi | null = null;
+
+/** The typed API: window.shear inside Electron, the WebSocket client in browser mode. */
 export function shearApi(): ShearApi {
-  if (!window.shear) throw new Error('Shear API not available: open this page from the Shear app');
-  return window.shear;
+  api ??= window.shear ? apiFromBridge(window.shear) : connectWebSocketApi(window.location);
+  return api;
 }

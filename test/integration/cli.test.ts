@@ -1,10 +1,10 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLabHost, type LabHost } from '../lab/lab-host.js';
 import { expectPristine, fleeceFiles, labFolder, MiB, readManifest, snapshotState } from '../support/backup-harness.js';
 import { expectPointInTime, seedBeforeBackup, writeDuringCopy } from '../support/backup-scenario.js';
-import { runShear, type CliOptions } from '../support/cli-runner.js';
+import { labCli, runShear, type CliOptions } from '../support/cli-runner.js';
 
 /**
  * The `shear` command as a user runs it: a real Node process (no test
@@ -12,15 +12,13 @@ import { runShear, type CliOptions } from '../support/cli-runner.js';
  */
 let lab: LabHost;
 let home: string;
-let knownHosts: string;
+let hostArgs: () => string[];
 
 beforeAll(async () => {
   lab = await startLabHost({
     vms: [{ name: 'app', disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 32 * MiB }, { id: 'scsi0', bus: 'scsi', format: 'raw', sizeBytes: 32 * MiB + 512 }] }],
   });
-  home = labFolder(lab, 'home');
-  knownHosts = join(home, 'known_hosts');
-  writeFileSync(knownHosts, `${lab.sshd.knownHostsLine()}\n`);
+  ({ home, hostArgs } = labCli(lab));
 });
 afterAll(async () => {
   await lab?.stop();
@@ -29,7 +27,6 @@ afterAll(async () => {
 // A private HOME: no ~/.ssh of the machine running the tests leaks in.
 const shear = (args: string[], o: CliOptions = {}) => runShear(args, { ...o, env: { HOME: home } });
 
-const hostArgs = () => ['--host', `root@${lab.sshd.host}`, '--port', String(lab.sshd.port), '--identity', lab.sshd.clientKeyPath, '--known-hosts', knownHosts];
 
 describe('shear CLI', () => {
   it('lists the VMs of a host with their disks', async () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLeftovers } from '../../electron/engine/leftovers/cleanup.js';
@@ -7,7 +7,7 @@ import { scanLeftovers } from '../../electron/engine/leftovers/scan.js';
 import { parseStorageSpec } from '../../electron/engine/storage/storage.js';
 import { startLabHost, type LabHost } from '../lab/lab-host.js';
 import { expectPristine, fleeceFiles, labFolder, labSession, MiB, snapshotState } from '../support/backup-harness.js';
-import { runShear } from '../support/cli-runner.js';
+import { labCli, runShear } from '../support/cli-runner.js';
 
 /**
  * The crash matrix: the CLI is SIGKILLed right after each lifecycle step; then
@@ -16,7 +16,7 @@ import { runShear } from '../support/cli-runner.js';
  */
 let lab: LabHost;
 let home: string;
-let knownHosts: string;
+let hostArgs: () => string[];
 let journalDir: string;
 let fleeceDir: string;
 let target: string;
@@ -25,9 +25,7 @@ beforeAll(async () => {
   lab = await startLabHost({
     vms: [{ name: 'app', disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 32 * MiB }, { id: 'scsi0', bus: 'scsi', format: 'raw', sizeBytes: 32 * MiB + 512 }] }],
   });
-  home = labFolder(lab, 'home');
-  knownHosts = join(home, 'known_hosts');
-  writeFileSync(knownHosts, `${lab.sshd.knownHostsLine()}\n`);
+  ({ home, hostArgs } = labCli(lab));
   journalDir = labFolder(lab, 'journal');
   fleeceDir = labFolder(lab, 'fleece');
   target = labFolder(lab, 'archive');
@@ -37,7 +35,6 @@ afterAll(async () => {
 });
 
 const env = () => ({ HOME: home, SHEAR_JOURNAL_DIR: journalDir });
-const hostArgs = () => ['--host', `root@${lab.sshd.host}`, '--port', String(lab.sshd.port), '--identity', lab.sshd.clientKeyPath, '--known-hosts', knownHosts];
 const storageArgs = () => ['--fleecing-storage', `dir:${fleeceDir}`];
 
 async function leftovers(): Promise<Array<Record<string, unknown>>> {

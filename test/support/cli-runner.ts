@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LabHost } from '../lab/lab-host.js';
+import { labFolder } from './backup-harness.js';
 
 /** Runs the real `shear` command (bin.mjs under plain Node) and collects its output. */
 export const SHEAR_BIN = join(import.meta.dirname, '..', '..', 'electron', 'cli', 'bin.mjs');
@@ -43,4 +46,16 @@ export function runShear(args: string[], o: CliOptions = {}): Promise<CliRun> {
       resolve({ code, signal, stdout, stderr, lines });
     });
   });
+}
+
+/** A private HOME with a known_hosts for the lab, and the flags that point the CLI at the lab host. */
+export function labCli(lab: LabHost): { home: string; knownHosts: string; hostArgs: () => string[] } {
+  const home = labFolder(lab, 'home');
+  const knownHosts = join(home, 'known_hosts');
+  writeFileSync(knownHosts, `${lab.sshd.knownHostsLine()}\n`);
+  return {
+    home,
+    knownHosts,
+    hostArgs: () => ['--host', `root@${lab.sshd.host}`, '--port', String(lab.sshd.port), '--identity', lab.sshd.clientKeyPath, '--known-hosts', knownHosts],
+  };
 }

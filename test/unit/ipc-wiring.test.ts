@@ -16,10 +16,11 @@ const { channels } = await import('../../shared/contract.js');
 
 const trusted = { senderFrame: { url: 'file:///app/renderer/index.html' } };
 const stranger = { senderFrame: { url: 'https://evil.example/' } };
+const calls: Array<[string, unknown]> = [];
 
 describe('IPC registration', () => {
   registerIpc(
-    { 'app:info': async () => ({ name: 'Shear', version: '9.9.9', platform: 'linux' }) },
+    { handle: async (name: string, request: unknown) => (calls.push([name, request]), { echoed: name }) } as never,
     (event) => (event as typeof trusted).senderFrame.url === trusted.senderFrame.url,
   );
 
@@ -27,21 +28,25 @@ describe('IPC registration', () => {
     expect([...handlers.keys()].sort()).toEqual(Object.keys(channels).sort());
   });
 
-  it('answers a trusted, valid call with an ok envelope', async () => {
-    expect(await handlers.get('app:info')?.(trusted, undefined)).toEqual({
-      ok: true,
-      value: { name: 'Shear', version: '9.9.9', platform: 'linux' },
-    });
+  it('answers a trusted, valid call with an ok envelope carrying the parsed request', async () => {
+    expect(await handlers.get('hosts:remove')?.(trusted, { id: 'h1' })).toEqual({ ok: true, value: { echoed: 'hosts:remove' } });
+    expect(calls.at(-1)).toEqual(['hosts:remove', { id: 'h1' }]);
   });
 
-  it('refuses calls from other frames and invalid input, as error envelopes', async () => {
+  it('refuses calls from other frames and malformed requests, without calling the handler', async () => {
+    const before = calls.length;
     expect(await handlers.get('app:info')?.(stranger, undefined)).toMatchObject({
       ok: false,
       error: { message: expect.stringMatching(/did not come from Shear's window/) },
     });
-    expect(await handlers.get('app:info')?.(trusted, { sneaky: true })).toMatchObject({
+    expect(await handlers.get('hosts:save')?.(trusted, { host: { name: '', address: 'a b', port: 0, user: 'root', auth: { kind: 'agent' } } })).toMatchObject({
       ok: false,
-      error: { message: 'this call takes no arguments' },
+      error: { name: 'ValidationError', message: expect.stringMatching(/hosts:save: invalid request: host\.name: name is required; host\.address: .*; host\.port/) },
     });
+    expect(await handlers.get('backup:start')?.(trusted, { hostId: 'h', vmIds: [], fleecing: null, target: 'relative' })).toMatchObject({
+      ok: false,
+      error: { message: expect.stringMatching(/vmIds: choose at least one VM; target: target must be dir:\/absolute\/path/) },
+    });
+    expect(calls.length).toBe(before);
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../electron/engine/log.js';
-import { RemoteCommandError, type ExecResult } from '../../electron/engine/ssh/exec.js';
+import { RemoteCommandError } from '../../electron/engine/ssh/exec.js';
 import {
   DIR_ALLOCATE,
   dirAllocateArgv,
@@ -14,22 +13,8 @@ import {
   parseQemuImgInfo,
 } from '../../electron/engine/storage/dir.js';
 import { ImageExistsError, StorageError, StorageSpecError } from '../../electron/engine/storage/errors.js';
-import type { StorageHost } from '../../electron/engine/storage/storage.js';
+import { scriptedHost } from '../support/scripted-host.js';
 
-/** A host whose commands are answered by `respond`; records every argv. */
-function scriptedHost(respond: (argv: readonly string[]) => Partial<ExecResult>): StorageHost & { calls: string[][] } {
-  const calls: string[][] = [];
-  const exec = async (argv: readonly string[]): Promise<ExecResult> => {
-    calls.push([...argv]);
-    return { stdout: '', stderr: '', code: 0, signal: null, ...respond(argv) };
-  };
-  return {
-    calls,
-    label: 'root@host',
-    log: silentLogger,
-    exec,
-  };
-}
 
 const DIR = `/srv/it's a dir`;
 

@@ -1,9 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { silentLogger } from '../../electron/engine/log.js';
-import { RemoteCommandError, type ExecResult } from '../../electron/engine/ssh/exec.js';
+import { RemoteCommandError } from '../../electron/engine/ssh/exec.js';
 import { WAIT_FOR_BLOCK_DEVICE } from '../../electron/engine/storage/common.js';
 import { ImageExistsError, StorageError, StorageSpecError } from '../../electron/engine/storage/errors.js';
-import type { StorageHost } from '../../electron/engine/storage/storage.js';
 import {
   lvcreateArgv,
   LvmThinStorage,
@@ -18,21 +16,8 @@ import {
   thinPoolFreeBytes,
   thinPoolStatusArgv,
 } from '../../electron/engine/storage/lvmthin.js';
+import { scriptedHost } from '../support/scripted-host.js';
 
-/** A host whose commands are answered by `respond`; records every argv. */
-function scriptedHost(respond: (argv: readonly string[]) => Partial<ExecResult>): StorageHost & { calls: string[][] } {
-  const calls: string[][] = [];
-  const exec = async (argv: readonly string[]): Promise<ExecResult> => {
-    calls.push([...argv]);
-    return { stdout: '', stderr: '', code: 0, signal: null, ...respond(argv) };
-  };
-  return {
-    calls,
-    label: 'root@host',
-    log: silentLogger,
-    exec,
-  };
-}
 
 /** The LVM program an argv runs: after `env LC_ALL=C`, also behind the wait-for-device script. */
 const program = (argv: readonly string[]): string => (argv[0] === 'sh' ? (argv[8] ?? '') : (argv[2] ?? ''));

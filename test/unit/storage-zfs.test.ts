@@ -1,9 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { memoryLogger, type Logger } from '../../electron/engine/log.js';
-import { RemoteCommandError, type ExecResult } from '../../electron/engine/ssh/exec.js';
+import { memoryLogger } from '../../electron/engine/log.js';
+import { RemoteCommandError } from '../../electron/engine/ssh/exec.js';
 import { WAIT_FOR_BLOCK_DEVICE } from '../../electron/engine/storage/common.js';
 import { ImageExistsError, StorageError, StorageSpecError } from '../../electron/engine/storage/errors.js';
-import type { StorageHost } from '../../electron/engine/storage/storage.js';
 import {
   parseZfsNumber,
   parseZfsVolumeListing,
@@ -15,21 +14,8 @@ import {
   zfsVolsizeArgv,
   zvolSizeFor,
 } from '../../electron/engine/storage/zfs.js';
+import { scriptedHost } from '../support/scripted-host.js';
 
-/** A host whose commands are answered by `respond`; records every argv. */
-function scriptedHost(respond: (argv: readonly string[]) => Partial<ExecResult>, log: Logger = () => undefined): StorageHost & { calls: string[][] } {
-  const calls: string[][] = [];
-  const exec = async (argv: readonly string[]): Promise<ExecResult> => {
-    calls.push([...argv]);
-    return { stdout: '', stderr: '', code: 0, signal: null, ...respond(argv) };
-  };
-  return {
-    calls,
-    label: 'root@host',
-    log,
-    exec,
-  };
-}
 
 /** The zfs subcommand an argv runs (`env LC_ALL=C zfs <sub>`, also behind the wait-for-device script). */
 const sub = (argv: readonly string[]): string => (argv[0] === 'sh' ? (argv[9] ?? '') : (argv[3] ?? ''));

@@ -1,0 +1,280 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import type {
+  BackupPlanPreview,
+  BackupRequest,
+  ChannelName,
+  EventMap,
+  EventName,
+  HistoryEntry,
+  HostKeyPrompt,
+  ParsedRequestOf,
+  ResponseOf,
+  StorageInfo,
+} from '../../shared/contract.js';
+import type { VmDetails } from '../../shared/model.js';
+import { HostStore, readJsonFile, writeJsonFile, type SecretStore } from './app/host-store.js';
+import { RunManager } from './app/run-manager.js';
+import { BackupCancelledError, runBackup } from './backup/run-backup.js';
+import { planBackup } from './backup/plan.js';
+import { listVms } from './hosts/discovery.js';
+import { SshHostSession } from './hosts/host-session.js';
+import { inspectVm } from './hosts/vm-inspect.js';
+import { cleanupLeftovers } from './leftovers/cleanup.js';
+import { scanLeftovers } from './leftovers/scan.js';
+import { DEFAULT_JOURNAL_DIR } from './backup/journal.js';
+import type { Logger } from './log.js';
+import { connectSsh, type SshAuth } from './ssh/connect.js';
+import { KnownHostsFile } from './ssh/known-hosts.js';
+import { sshTargetFor } from './ssh/target.js';
+import { parseStorageSpec } from './storage/storage.js';
+
+export interface ShearServiceOptions {
+  /** The app's data folder: hosts.json, known_hosts, history.json. */
+  dataDir: string;
+  secrets: SecretStore;
+  version: string;
+  platform?: string;
+  /** Host-side journal folder (tests point it into their lab). */
+  journalDir?: string;
+  /** How long a host key prompt waits for the user. */
+  hostKeyPromptTimeoutMs?: number;
+  log?: Logger;
+}
+
+type Handlers = { [C in ChannelName]: (request: ParsedRequestOf<C>) => Promise<ResponseOf<C>> };
+type Listener = <E extends EventName>(event: E, payload: EventMap[E]) => void;
+
+/**
+ * The one API object. Every face (Electron IPC, the browser-mode WebSocket, the
+ * tests) calls `handle` with a validated request; none has logic of its own.
+ * Events go to every subscribed face.
+ */
+export class ShearService {
+  private readonly hosts: HostStore;
+  private readonly knownHosts: KnownHostsFile;
+  private readonly sessions = new Map<string, Promise<SshHostSession>>();
+  private readonly prompts = new Map<string, (trust: boolean) => void>();
+  private readonly listeners = new Set<Listener>();
+  readonly runs: RunManager;
+  private readonly historyPath: string;
+  private readonly log: Logger;
+
+  constructor(private readonly o: ShearServiceOptions) {
+    this.hosts = new HostStore(join(o.dataDir, 'hosts.json'), o.secrets);
+    this.knownHosts = new KnownHostsFile(join(o.dataDir, 'known_hosts'));
+    this.historyPath = join(o.dataDir, 'history.json');
+    this.runs = new RunManager((updates) => this.emit('runs:update', updates));
+    this.log = o.log ?? (() => {});
+  }
+
+  subscribe(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private emit<E extends EventName>(event: E, payload: EventMap[E]): void {
+    for (const l of this.listeners) l(event, payload);
+  }
+
+  private readonly handlers: Handlers = {
+    'app:info': async () => ({ name: 'Shear', version: this.o.version, platform: this.o.platform ?? process.platform }),
+    'hosts:list': () => this.hosts.list(),
+    'hosts:save': async ({ id, host }) => {
+      const saved = await this.hosts.save(id, host);
+      await this.dropSession(saved.id);
+      return saved;
+    },
+    'hosts:remove': async ({ id }) => {
+      await this.dropSession(id);
+      await this.hosts.remove(id);
+    },
+    'hosts:test': async ({ id }) => {
+      await this.dropSession(id);
+      const session = await this.session(id);
+      return { label: session.label, vmCount: (await listVms(session)).length };
+    },
+    'hostkey:answer': async ({ promptId, trust }) => {
+      const answer = this.prompts.get(promptId);
+      if (!answer) throw new Error('that host key question is no longer open');
+      answer(trust);
+    },
+    'vms:list': async ({ hostId }) => {
+      const session = await this.session(hostId);
+      const out: VmDetails[] = [];
+      for (const vm of await listVms(session)) {
+        try {
+          out.push(await inspectVm(session, vm));
+        } catch (err) {
+          this.log('warn', `${vm.name}: ${(err as Error).message}`);
+        }
+      }
+      return out;
+    },
+    'storages:describe': async ({ hostId, spec }) => this.describeStorage(hostId, spec),
+    'backup:plan': (request) => this.preview(request),
+    'backup:start': (request) => this.start(request),
+    'runs:list': async () => this.runs.list(),
+    'runs:cancel': async ({ runId }) => this.runs.cancel(runId),
+    'history:list': () => readJsonFile<HistoryEntry[]>(this.historyPath, []),
+    'leftovers:scan': async ({ hostId, storages }) => {
+      const session = await this.session(hostId);
+      return (await scanLeftovers(session, { journalDir: this.journalDir, storages: storages.map((s) => parseStorageSpec(s)) })).items;
+    },
+    'leftovers:clean': async ({ hostId, storages, ids, includeUnknown }) => {
+      const session = await this.session(hostId);
+      return cleanupLeftovers(session, { journalDir: this.journalDir, storages: storages.map((s) => parseStorageSpec(s)), ids, includeUnknown });
+    },
+  };
+
+  /** Runs one validated request. */
+  handle<C extends ChannelName>(name: C, request: ParsedRequestOf<C>): Promise<ResponseOf<C>> {
+    return (this.handlers[name] as (r: ParsedRequestOf<C>) => Promise<ResponseOf<C>>)(request);
+  }
+
+  private get journalDir(): string {
+    return this.o.journalDir ?? DEFAULT_JOURNAL_DIR;
+  }
+
+  // ---------- hosts and sessions ----------
+
+  private async dropSession(id: string): Promise<void> {
+    const s = this.sessions.get(id);
+    this.sessions.delete(id);
+    if (s) (await s.catch(() => null))?.close();
+  }
+
+  /** One reconnecting SSH session per host, opened on first use. */
+  private session(hostId: string): Promise<SshHostSession> {
+    let s = this.sessions.get(hostId);
+    if (!s) {
+      s = this.openSession(hostId);
+      this.sessions.set(hostId, s);
+      s.catch(() => this.sessions.delete(hostId));
+    }
+    return s;
+  }
+
+  private async openSession(hostId: string): Promise<SshHostSession> {
+    const host = await this.hosts.get(hostId);
+    const secret = await this.hosts.secret(hostId);
+    const auth: SshAuth[] = [];
+    if (host.authKind === 'agent') auth.push({ kind: 'agent' });
+    if (host.authKind === 'key' && host.privateKeyPath) auth.push({ kind: 'key', privateKeyPath: host.privateKeyPath, ...(secret ? { passphrase: secret } : {}) });
+    if (host.authKind === 'password' && secret) auth.push({ kind: 'password', password: secret });
+    const target = sshTargetFor(host.address, auth, { user: host.user, port: host.port });
+    const connect = () =>
+      connectSsh(target, {
+        hostKeys: { knownHosts: this.knownHosts, onUnknownKey: (k) => this.askHostKey({ host: k.host, port: k.port, keyType: k.keyType, fingerprint: k.fingerprint }) },
+        log: this.log,
+      });
+    return SshHostSession.open(connect);
+  }
+
+  /** Asks every face; the first answer counts; no answer in time means no. */
+  private askHostKey(key: Omit<HostKeyPrompt, 'promptId'>): Promise<boolean> {
+    const promptId = randomUUID();
+    return new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => answer(false), this.o.hostKeyPromptTimeoutMs ?? 300_000);
+      const answer = (trust: boolean) => {
+        clearTimeout(timer);
+        this.prompts.delete(promptId);
+        resolve(trust);
+      };
+      this.prompts.set(promptId, answer);
+      this.emit('hostkey:prompt', { promptId, ...key });
+    });
+  }
+
+  private async hostLabel(hostId: string): Promise<string> {
+    const h = await this.hosts.get(hostId);
+    return `${h.name} (${h.user}@${h.address}:${h.port})`;
+  }
+
+  // ---------- storages and plans ----------
+
+  private async describeStorage(hostId: string, spec: string): Promise<StorageInfo> {
+    const storage = parseStorageSpec(spec);
+    const session = await this.session(hostId);
+    return { spec: storage.spec, kind: storage.kind, formats: [...storage.formats], thin: storage.thin, pathBased: storage.pathBased, freeBytes: await storage.freeBytes(session) };
+  }
+
+  private async preview(request: BackupRequest): Promise<BackupPlanPreview> {
+    const session = await this.session(request.hostId);
+    const vms = await listVms(session);
+    const storage = request.fleecing ? parseStorageSpec(request.fleecing.storage) : null;
+    const preview: BackupPlanPreview = { images: [], direct: [], warnings: [] };
+    for (const vmId of request.vmIds) {
+      const summary = vms.find((v) => v.id === vmId);
+      if (!summary) throw new Error(`no VM ${vmId} on this host`);
+      const vm = await inspectVm(session, summary);
+      const plan = planBackup({
+        vm,
+        runId: '00000000',
+        startedAt: new Date(),
+        fleecing: storage && request.fleecing ? { storage, format: request.fleecing.format } : null,
+        targetDir: request.target.slice(4),
+      });
+      for (const d of plan.disks) {
+        if (d.fleece) preview.images.push({ vmId, device: d.disk.device, name: d.fleece.imageName, path: d.fleece.imagePath, format: d.fleece.format, sizeBytes: d.disk.sizeBytes });
+        else preview.direct.push({ vmId, device: d.disk.device, sizeBytes: d.disk.sizeBytes, reason: d.disk.role !== 'disk' ? `${d.disk.role} is copied directly` : 'fleecing is off' });
+      }
+    }
+    if (storage && !storage.thin) {
+      preview.warnings.push(`${storage.spec} reserves the full size of every fleecing image (thick storage)`);
+    }
+    return preview;
+  }
+
+  // ---------- runs ----------
+
+  private async start(request: BackupRequest): Promise<{ runId: string }> {
+    const session = await this.session(request.hostId);
+    const storage = request.fleecing ? parseStorageSpec(request.fleecing.storage) : null;
+    const all = await listVms(session);
+    const vms = request.vmIds.map((id) => {
+      const vm = all.find((v) => v.id === id);
+      if (!vm) throw new Error(`no VM ${id} on this host`);
+      return vm;
+    });
+    const { id, signal } = this.runs.create({ hostId: request.hostId, hostLabel: await this.hostLabel(request.hostId), vmIds: request.vmIds });
+    void (async () => {
+      let state: 'succeeded' | 'failed' | 'cancelled' = 'succeeded';
+      let error: string | null = null;
+      for (const vm of vms) {
+        if (signal.aborted) break;
+        try {
+          await runBackup({
+            host: session,
+            vm,
+            targetDir: request.target.slice(4),
+            fleecing: storage && request.fleecing ? { storage, format: request.fleecing.format } : null,
+            ...(request.bwlimitMiB ? { bwlimit: Math.round(request.bwlimitMiB * 1024 * 1024) } : {}),
+            signal,
+            emit: (e) => this.runs.apply(id, vm.id, e),
+            toolVersion: this.o.version,
+            journalDir: this.journalDir,
+          });
+        } catch (err) {
+          if (err instanceof BackupCancelledError || signal.aborted) {
+            state = 'cancelled';
+            break;
+          }
+          state = 'failed';
+          error = `${vm.id}: ${(err as Error).message}`;
+        }
+      }
+      const snap = this.runs.finish(id, signal.aborted ? 'cancelled' : state, error);
+      const history = await readJsonFile<HistoryEntry[]>(this.historyPath, []);
+      history.unshift({ runId: id, hostLabel: snap.hostLabel, vmIds: snap.vmIds, state: snap.state, startedAt: snap.startedAt, finishedAt: snap.finishedAt ?? Date.now(), archives: snap.archives, error: snap.error });
+      await writeJsonFile(this.historyPath, history.slice(0, 500)).catch((e: unknown) => this.log('warn', `could not save history: ${(e as Error).message}`));
+    })();
+    return { runId: id };
+  }
+
+  async close(): Promise<void> {
+    this.runs.flush();
+    for (const id of [...this.sessions.keys()]) await this.dropSession(id);
+  }
+}
+
