@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { eventNames } from '../shared/contract.js';
 import { ShearService } from './engine/api.js';
+import { SettingsStore } from './engine/app/settings-store.js';
 import { registerIpc } from './ipc.js';
 import { SafeStorageSecrets } from './secrets.js';
 
@@ -42,11 +43,13 @@ export function start(): void {
   void app.whenReady().then(() => {
     session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false));
     const dataDir = app.getPath('userData');
+    const settings = new SettingsStore(dataDir);
     const service = new ShearService({
       dataDir,
       version: app.getVersion(),
-      // basic_text is refused until a settings screen lets the user agree to it.
-      secrets: new SafeStorageSecrets(dataDir, () => false),
+      settings,
+      // basic_text is refused unless the user agreed to it (Hosts → secret storage).
+      secrets: new SafeStorageSecrets(dataDir, () => settings.current.allowBasicTextSecrets),
     });
     registerIpc(service, (event) => event.senderFrame?.url === rendererUrl);
     service.subscribe((event, payload) => {

@@ -67,3 +67,10 @@ export function formatClock(epochMs: number): string {
   const d = new Date(epochMs);
   return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${d.getMilliseconds().toString().padStart(3, '0')}`;
 }
+
+/** A latency given in microseconds, in the unit a person reads best. */
+export function formatLatency(us: number): string {
+  if (us < 1000) return `${Math.round(us)} µs`;
+  if (us < 10_000) return `${(us / 1000).toFixed(1)} ms`;
+  return `${Math.round(us / 1000)} ms`;
+}

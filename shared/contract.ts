@@ -101,6 +101,9 @@ export interface RunDiskProgress {
   /** Bytes per second over the last few seconds. */
   rate: number;
   etaSeconds: number | null;
+  /** The guest's average write latency on this disk now (last poll) and before the backup, in µs. */
+  latencyNowUs?: number;
+  latencyBeforeUs?: number | null;
 }
 
 export interface RunSnapshot {
@@ -139,6 +142,24 @@ export interface HostKeyPrompt {
   fingerprint: string;
 }
 
+/** A host from the user's ~/.ssh/config, resolved as ssh would. */
+export interface SshConfigHost {
+  alias: string;
+  host: string;
+  port: number;
+  user: string;
+  identityFile: string | null;
+  jumps: string[];
+}
+
+export interface Settings {
+  /**
+   * Linux desktops without a keyring make Electron's safeStorage fall back to
+   * "basic_text", which is not real encryption: secrets are refused unless this is on.
+   */
+  allowBasicTextSecrets: boolean;
+}
+
 export interface AppInfo {
   name: string;
   version: string;
@@ -158,9 +179,12 @@ const none = z.undefined().or(z.null()).transform(() => undefined);
 
 export const channels = {
   'app:info': channel<AppInfo>()(none),
+  'settings:get': channel<Settings>()(none),
+  'settings:set': channel<Settings>()(z.object({ allowBasicTextSecrets: z.boolean() })),
   'hosts:list': channel<Host[]>()(none),
   'hosts:save': channel<Host>()(z.object({ id: idSchema.optional(), host: hostInputSchema })),
   'hosts:remove': channel<void>()(z.object({ id: idSchema })),
+  'hosts:sshConfig': channel<SshConfigHost[]>()(none),
   'hosts:test': channel<{ label: string; vmCount: number }>()(z.object({ id: idSchema })),
   'hostkey:answer': channel<void>()(z.object({ promptId: idSchema, trust: z.boolean() })),
   'vms:list': channel<VmDetails[]>()(z.object({ hostId: idSchema })),

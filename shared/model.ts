@@ -54,6 +54,11 @@ export type RunEvent =
   | { type: 'warning'; message: string; time: number }
   | { type: 'step'; step: string; state: 'started' | 'done' | 'failed'; time: number; ms?: number }
   | { type: 'progress'; disk: string; done: number; total: number; time: number }
+  /**
+   * The guest's own average write latency on a disk (from QEMU's query-blockstats):
+   * over the last poll interval, and before the backup started (since the VM started).
+   */
+  | { type: 'latency'; disk: string; nowUs: number; beforeUs: number | null; time: number }
   | { type: 'result'; ok: boolean; archive?: string; error?: string; time: number };
 
 export interface ManifestDisk {

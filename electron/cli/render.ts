@@ -7,7 +7,7 @@ export interface Renderer {
   close(): void;
 }
 
-function jsonLine(e: RunEvent): Record<string, unknown> {
+function jsonLine(e: RunEvent): Record<string, unknown> | null {
   switch (e.type) {
     case 'log':
       return { type: 'log', level: e.level, message: e.message, ...(e.disk ? { disk: e.disk } : {}), time: e.time };
@@ -20,6 +20,9 @@ function jsonLine(e: RunEvent): Record<string, unknown> {
       return { type: 'log', level: e.state === 'failed' ? 'error' : 'info', message: stepText(e), step: e.step, state: e.state, time: e.time };
     case 'result':
       return { type: 'result', ok: e.ok, ...(e.archive ? { archive: e.archive } : {}), ...(e.error ? { error: e.error } : {}), time: e.time };
+    case 'latency':
+      // The desktop shows guest write latency beside each disk; the CLI's stream keeps its documented types.
+      return null;
   }
 }
 
@@ -61,7 +64,8 @@ export function createRenderer(o: { json: boolean; tty: boolean; out?: NodeJS.Wr
     event(e) {
       if (e.type === 'result') result = true;
       if (o.json) {
-        out.write(`${JSON.stringify(jsonLine(e))}\n`);
+        const line = jsonLine(e);
+        if (line) out.write(`${JSON.stringify(line)}\n`);
         return;
       }
       const time = new Date(e.time).toISOString().slice(11, 19);
@@ -87,6 +91,8 @@ export function createRenderer(o: { json: boolean; tty: boolean; out?: NodeJS.Wr
           }
           break;
         }
+        case 'latency':
+          break;
         case 'result':
           line(e.ok ? `${time} OK    backup complete and verified: ${e.archive ?? ''}` : `${time} FAILED ${e.error ?? ''}`);
           break;

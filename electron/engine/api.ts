@@ -15,6 +15,7 @@ import type {
 import type { VmDetails } from '../../shared/model.js';
 import { HostStore, readJsonFile, writeJsonFile, type SecretStore } from './app/host-store.js';
 import { RunManager } from './app/run-manager.js';
+import { SettingsStore } from './app/settings-store.js';
 import { BackupCancelledError, runBackup } from './backup/run-backup.js';
 import { planBackup } from './backup/plan.js';
 import { listVms } from './hosts/discovery.js';
@@ -27,16 +28,21 @@ import type { Logger } from './log.js';
 import { connectSsh, type SshAuth } from './ssh/connect.js';
 import { KnownHostsFile } from './ssh/known-hosts.js';
 import { sshTargetFor } from './ssh/target.js';
+import { listSshConfigHosts } from './ssh/ssh-config.js';
 import { parseStorageSpec } from './storage/storage.js';
 
 export interface ShearServiceOptions {
   /** The app's data folder: hosts.json, known_hosts, history.json. */
   dataDir: string;
   secrets: SecretStore;
+  /** Shared with the secret store, which must read it synchronously. */
+  settings?: SettingsStore;
   version: string;
   platform?: string;
   /** Host-side journal folder (tests point it into their lab). */
   journalDir?: string;
+  /** Home folder whose .ssh/config "Import" reads (default: the user's). */
+  sshConfigHome?: string;
   /** How long a host key prompt waits for the user. */
   hostKeyPromptTimeoutMs?: number;
   log?: Logger;
@@ -58,12 +64,14 @@ export class ShearService {
   private readonly listeners = new Set<Listener>();
   readonly runs: RunManager;
   private readonly historyPath: string;
+  private readonly settings: SettingsStore;
   private readonly log: Logger;
 
   constructor(private readonly o: ShearServiceOptions) {
     this.hosts = new HostStore(join(o.dataDir, 'hosts.json'), o.secrets);
     this.knownHosts = new KnownHostsFile(join(o.dataDir, 'known_hosts'));
     this.historyPath = join(o.dataDir, 'history.json');
+    this.settings = o.settings ?? new SettingsStore(o.dataDir);
     this.runs = new RunManager((updates) => this.emit('runs:update', updates));
     this.log = o.log ?? (() => {});
   }
@@ -79,6 +87,8 @@ export class ShearService {
 
   private readonly handlers: Handlers = {
     'app:info': async () => ({ name: 'Shear', version: this.o.version, platform: this.o.platform ?? process.platform }),
+    'settings:get': async () => this.settings.current,
+    'settings:set': (patch) => this.settings.update(patch),
     'hosts:list': () => this.hosts.list(),
     'hosts:save': async ({ id, host }) => {
       const saved = await this.hosts.save(id, host);
@@ -89,6 +99,8 @@ export class ShearService {
       await this.dropSession(id);
       await this.hosts.remove(id);
     },
+    // Read on the engine's side: the renderer never touches the file system.
+    'hosts:sshConfig': async () => listSshConfigHosts(this.o.sshConfigHome ? { home: this.o.sshConfigHome } : {}),
     'hosts:test': async ({ id }) => {
       await this.dropSession(id);
       const session = await this.session(id);

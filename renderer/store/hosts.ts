@@ -1,4 +1,4 @@
-import { hostInputSchema, type Host, type HostAuthInput, type HostInput } from '../../shared/contract';
+import { hostInputSchema, type Host, type HostAuthInput, type HostInput, type Settings, type SshConfigHost } from '../../shared/contract';
 import { toUiError } from './errors';
 import type { SliceCreator } from './types';
 
@@ -18,6 +18,15 @@ export interface HostsSlice {
   saveHost(id: string | undefined, input: HostInput): Promise<string | null>;
   removeHost(id: string): Promise<void>;
   testHost(id: string): Promise<void>;
+  /** Hosts found in ~/.ssh/config (null until asked for). */
+  sshConfigHosts: SshConfigHost[] | null;
+  sshConfigError: string | null;
+  loadSshConfigHosts(): Promise<void>;
+  /** App settings (null until loaded); here because they concern how host secrets are kept. */
+  settings: Settings | null;
+  settingsError: string | null;
+  loadSettings(): Promise<void>;
+  setAllowBasicTextSecrets(allow: boolean): Promise<void>;
 }
 
 // ---------- the form (pure) ----------
@@ -38,6 +47,22 @@ export type HostFormErrors = Partial<Record<HostFormField, string>>;
 
 export function emptyHostForm(): HostForm {
   return { name: '', address: '', port: '22', user: 'root', authKind: 'agent', privateKeyPath: '', passphrase: '', password: '' };
+}
+
+/**
+ * A form pre-filled from an ~/.ssh/config entry. The address stays the alias, so
+ * the engine resolves HostName, IdentityFile and ProxyJump from the config itself.
+ */
+export function sshConfigToForm(entry: SshConfigHost): HostForm {
+  return {
+    ...emptyHostForm(),
+    name: entry.alias,
+    address: entry.alias,
+    port: String(entry.port),
+    user: entry.user,
+    authKind: entry.identityFile ? 'key' : 'agent',
+    privateKeyPath: entry.identityFile ?? '',
+  };
 }
 
 export function hostToForm(host: Host): HostForm {
@@ -107,6 +132,31 @@ export const createHostsSlice: SliceCreator<HostsSlice> = (set, get, { api, fail
   hostsLoaded: false,
   hostsError: null,
   hostTests: {},
+  sshConfigHosts: null,
+  sshConfigError: null,
+  settings: null,
+  settingsError: null,
+  loadSettings: async () => {
+    try {
+      set({ settings: await api().invoke('settings:get', undefined), settingsError: null });
+    } catch (err) {
+      set({ settingsError: fail(err) });
+    }
+  },
+  setAllowBasicTextSecrets: async (allow) => {
+    try {
+      set({ settings: await api().invoke('settings:set', { allowBasicTextSecrets: allow }), settingsError: null });
+    } catch (err) {
+      set({ settingsError: fail(err) });
+    }
+  },
+  loadSshConfigHosts: async () => {
+    try {
+      set({ sshConfigHosts: await api().invoke('hosts:sshConfig', undefined), sshConfigError: null });
+    } catch (err) {
+      set({ sshConfigError: fail(err) });
+    }
+  },
   loadHosts: async () => {
     try {
       const hosts = await api().invoke('hosts:list', undefined);

@@ -64,6 +64,13 @@ describe('ShearService', () => {
     expect(JSON.parse(readFileSync(join(dataDir, 'hosts.json'), 'utf8'))).toHaveLength(1);
   });
 
+  it('keeps settings in the data folder; basic_text secrets stay refused by default', async () => {
+    expect(await call('settings:get', undefined)).toEqual({ allowBasicTextSecrets: false });
+    expect(await call('settings:set', { allowBasicTextSecrets: true })).toEqual({ allowBasicTextSecrets: true });
+    expect(JSON.parse(readFileSync(join(dataDir, 'settings.json'), 'utf8'))).toEqual({ allowBasicTextSecrets: true });
+    await call('settings:set', { allowBasicTextSecrets: false });
+  });
+
   it('keeps passwords out of the hosts file', async () => {
     const h = await call('hosts:save', { host: { name: 'pw', address: 'nowhere.invalid', port: 22, user: 'root', auth: { kind: 'password', password: 'hunter2' } } });
     expect(h.hasSecret).toBe(true);
@@ -105,6 +112,21 @@ describe('ShearService', () => {
       }
     });
     expect(entries).toMatchObject({ runId, state: 'succeeded', archives: [expect.stringMatching(/\/two\/\d{8}T\d{6}Z$/)] });
+  });
+});
+
+describe('cancelling a run', () => {
+  it('tears down cleanly and records the run as cancelled', async () => {
+    const hostId = (await call('hosts:list', undefined))[0]?.id ?? '';
+    const fleece = labFolder(lab, 'fleece-cancel');
+    const { runId } = await call('backup:start', { hostId, vmIds: ['two'], fleecing: { storage: `dir:${fleece}`, format: 'auto' }, target: `dir:${labFolder(lab, 'target')}`, bwlimitMiB: 1 });
+    const updates = () => events.filter((e) => e.event === 'runs:update').flatMap((e) => e.payload as RunSnapshot[]).filter((r) => r.id === runId);
+    await waitFor(() => updates().find((r) => r.disks.some((d) => d.done > 0)));
+    await call('runs:cancel', { runId });
+    const end = await waitFor(() => updates().find((r) => r.state !== 'running'));
+    expect(end.state).toBe('cancelled');
+    const leftovers = await call('leftovers:scan', { hostId, storages: [`dir:${fleece}`] });
+    expect(leftovers).toEqual([]);
   });
 });
 

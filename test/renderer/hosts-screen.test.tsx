@@ -5,6 +5,39 @@ import { HOST, apiError, fakeApi } from './fake-api';
 import { renderApp } from './render-app';
 
 describe('hosts screen', () => {
+  it('stores the basic_text agreement only when the user ticks it', async () => {
+    const fake = fakeApi({
+      'settings:get': () => ({ allowBasicTextSecrets: false }),
+      'settings:set': (req) => ({ allowBasicTextSecrets: req.allowBasicTextSecrets }),
+    });
+    renderApp(fake);
+    const box = await screen.findByRole('checkbox', { name: /without a system keyring/ });
+    expect((box as HTMLInputElement).checked).toBe(false);
+    fireEvent.click(box);
+    await waitFor(() => expect((box as HTMLInputElement).checked).toBe(true));
+    expect(fake.requestsTo('settings:set')).toEqual([{ allowBasicTextSecrets: true }]);
+  });
+
+  it('imports a host from ~/.ssh/config into a pre-filled form', async () => {
+    const fake = fakeApi({
+      'hosts:sshConfig': () => [
+        { alias: 'pve-lab', host: '10.0.0.9', port: 2222, user: 'admin', identityFile: '/home/me/.ssh/lab', jumps: ['me@bastion:22'] },
+      ],
+    });
+    renderApp(fake);
+    fireEvent.click(await screen.findByRole('button', { name: 'Import from ~/.ssh/config' }));
+    const list = await screen.findByRole('region', { name: 'Hosts in ~/.ssh/config' });
+    expect(list.textContent).toContain('admin@10.0.0.9:2222 via me@bastion:22');
+    fireEvent.click(within(list).getByRole('button', { name: 'Use pve-lab' }));
+    const form = screen.getByRole('form', { name: 'New host' });
+    expect(within(form).getByLabelText<HTMLInputElement>('Name').value).toBe('pve-lab');
+    expect(within(form).getByLabelText<HTMLInputElement>('Address').value).toBe('pve-lab');
+    expect(within(form).getByLabelText<HTMLInputElement>('Port').value).toBe('2222');
+    expect(within(form).getByLabelText<HTMLInputElement>('User').value).toBe('admin');
+    expect(within(form).getByLabelText<HTMLSelectElement>('Authentication').value).toBe('key');
+    expect(within(form).getByLabelText<HTMLInputElement>('Private key file').value).toBe('/home/me/.ssh/lab');
+  });
+
   it('adds a host with the defaults (port 22, user root)', async () => {
     const fake = fakeApi({
       'hosts:save': ({ host }): Host => ({ id: 'new', name: host.name, address: host.address, port: host.port, user: host.user, authKind: host.auth.kind, hasSecret: false }),

@@ -12,6 +12,18 @@ function openRun() {
 }
 
 describe('run screen', () => {
+  it('shows the guest write latency now and before the backup beside the disk', async () => {
+    const { fake } = openRun();
+    await screen.findByRole('heading', { name: /Backup of/ });
+    expect(screen.queryByTestId('write-latency')).toBeNull();
+    act(() =>
+      fake.emit('runs:update', [
+        run({ log: [], disks: [{ vm: 'web', disk: 'vd0', done: MiB, total: 32 * MiB, rate: MiB, etaSeconds: 31, latencyNowUs: 1460, latencyBeforeUs: 620 }] }),
+      ]),
+    );
+    expect(screen.getByLabelText('Guest write latency of web/vd0').textContent).toBe('guest writes: 1.5 ms now, 620 µs before the backup');
+  });
+
   it('shows per-disk progress bars, steps and warnings from runs:update', async () => {
     const { fake } = openRun();
     await screen.findByRole('heading', { name: /Backup of/ });

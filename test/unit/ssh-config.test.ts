@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseJumpSpec, resolveSshTarget } from '../../electron/engine/ssh/ssh-config.js';
+import { listSshConfigHosts, parseJumpSpec, resolveSshTarget } from '../../electron/engine/ssh/ssh-config.js';
 
 let home: string;
 beforeAll(() => {
@@ -70,5 +70,17 @@ describe('ssh config resolution', () => {
     expect(parseJumpSpec('host')).toEqual({ host: 'host' });
     expect(parseJumpSpec('u@h:2')).toEqual({ host: 'h', user: 'u', port: 2 });
     expect(parseJumpSpec('ssh://u@[fe80::1]:2222')).toEqual({ host: 'fe80::1', user: 'u', port: 2222 });
+  });
+});
+
+describe('listing ~/.ssh/config hosts for import', () => {
+  it('lists concrete hosts resolved as ssh would, skipping patterns', () => {
+    const text = ['Host pve1 pve2', '  HostName 10.0.0.%h', '  User root', 'Host *.lab !bad', '  Port 2222', 'Host inner', '  HostName 10.1.1.1', '  ProxyJump ops@pve1:2200', '  IdentityFile ~/.ssh/inner'].join('\n');
+    const hosts = listSshConfigHosts({ configText: text, home: '/home/alice', localUser: 'alice' });
+    expect(hosts).toEqual([
+      { alias: 'pve1', host: '10.0.0.pve1', port: 22, user: 'root', identityFile: null, jumps: [] },
+      { alias: 'pve2', host: '10.0.0.pve2', port: 22, user: 'root', identityFile: null, jumps: [] },
+      { alias: 'inner', host: '10.1.1.1', port: 22, user: 'alice', identityFile: '/home/alice/.ssh/inner', jumps: ['ops@10.0.0.pve1:2200'] },
+    ]);
   });
 });

@@ -100,6 +100,13 @@ export class RunManager {
         else s.disks.push({ vm, disk: e.disk, done: e.done, total: e.total, rate, etaSeconds });
         break;
       }
+      case 'latency': {
+        const disk = s.disks.find((d) => d.vm === vm && d.disk === e.disk);
+        if (!disk) return;
+        disk.latencyNowUs = e.nowUs;
+        disk.latencyBeforeUs = e.beforeUs;
+        break;
+      }
       case 'result':
         if (e.ok && e.archive) s.archives.push(e.archive);
         if (!e.ok && e.error) this.log(id, 'error', e.error, { vm });

@@ -3,6 +3,7 @@ import { withQmp } from '../qmp/session.js';
 import { SshError } from '../ssh/errors.js';
 import { BackupCancelledError } from './errors.js';
 import { queryJobs } from './graph.js';
+import { latencyUs, sampleWriteCounters, type DiskRef, type WriteCounters } from './write-latency.js';
 
 export interface MonitorOptions {
   host: HostSession;
@@ -14,6 +15,8 @@ export interface MonitorOptions {
   log: (level: 'debug' | 'info' | 'warn' | 'error', message: string, disk?: string) => void;
   /** Consecutive failed polls (connection up) before giving up. */
   maxFailures?: number;
+  /** Sample the guest's write latency per disk on every poll (same QMP session). */
+  latency?: { disks: DiskRef[]; baseline: Map<string, WriteCounters>; onLatency: (disk: string, nowUs: number, beforeUs: number | null) => void };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -33,11 +36,16 @@ export async function monitorJobs(o: MonitorOptions): Promise<void> {
   const maxFailures = o.maxFailures ?? 20;
   let failures = 0;
   const lastReported = new Map<string, number>();
+  let previous: Map<string, WriteCounters> | null = null;
   for (;;) {
     if (o.signal?.aborted) throw new BackupCancelledError();
     let jobs;
+    let counters: Map<string, WriteCounters> | null = null;
     try {
-      jobs = await withQmp(o.host.qmp, o.socket, queryJobs);
+      ({ jobs, counters } = await withQmp(o.host.qmp, o.socket, async (q) => ({
+        jobs: await queryJobs(q),
+        counters: o.latency ? await sampleWriteCounters(q, o.latency.disks) : null,
+      })));
       failures = 0;
     } catch (err) {
       if (qemuGone(err)) throw new Error(`QEMU ended during the backup (its monitor ${o.socket} is gone); the jobs ended with it`);
@@ -46,6 +54,13 @@ export async function monitorJobs(o: MonitorOptions): Promise<void> {
       if (failures >= maxFailures) throw err;
       await sleep(Math.min(o.intervalMs * failures, 5_000));
       continue;
+    }
+    if (o.latency && counters) {
+      for (const disk of o.latency.disks) {
+        const now = previous ? latencyUs(previous.get(disk.device), counters.get(disk.device)) : null;
+        if (now !== null) o.latency.onLatency(disk.device, now, latencyUs(undefined, o.latency.baseline.get(disk.device)));
+      }
+      previous = counters;
     }
     let allDone = true;
     const errors: string[] = [];

@@ -25,6 +25,7 @@ import { DEFAULT_JOURNAL_DIR, RunJournal } from './journal.js';
 import { monitorJobs } from './monitor.js';
 import { newRunId, planBackup, type BackupPlan, type FleecingFormatChoice } from './plan.js';
 import { UndoStack } from './undo-stack.js';
+import { sampleWriteCounters, type WriteCounters } from './write-latency.js';
 import { cleanupLeftovers } from '../leftovers/cleanup.js';
 import { scanLeftovers } from '../leftovers/scan.js';
 import { pathStates } from '../leftovers/host-probe.js';
@@ -198,6 +199,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     }
 
     const lq = lease;
+    let baseline = new Map<string, WriteCounters>();
     await step('attach', async () => {
       const qmp = await lq.get();
       for (const d of thePlan.disks) {
@@ -210,6 +212,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         removeNodeOnUndo(d.targetNode);
         await addTargetNode(qmp, { node: d.targetNode, path: `${thePlan.partialDir}/${d.targetFile}` });
       }
+      // The guest's write latency before the backup touches anything (since the VM started).
+      baseline = await sampleWriteCounters(qmp, vm.disks);
       // A fleecing or target node smaller than its disk would abort the VM on the first write past its end.
       const nodes = await namedNodes(qmp);
       for (const d of thePlan.disks) {
@@ -313,6 +317,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         intervalMs: o.pollIntervalMs ?? 500,
         ...(o.signal ? { signal: o.signal } : {}),
         onProgress: (disk, done, total) => o.emit({ type: 'progress', disk, done, total, time: now() }),
+        latency: { disks: vm.disks, baseline, onLatency: (disk, nowUs, beforeUs) => o.emit({ type: 'latency', disk, nowUs, beforeUs, time: now() }) },
         log,
       }),
     );

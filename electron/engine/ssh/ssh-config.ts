@@ -166,3 +166,41 @@ export function resolveSshTarget(alias: string, options: ResolveOptions = {}): R
   const explicit = { ...(options.user ? { user: options.user } : {}), ...(options.port ? { port: options.port } : {}) };
   return resolveHop(alias, explicit, new Set());
 }
+
+export interface SshConfigHost {
+  alias: string;
+  host: string;
+  port: number;
+  user: string;
+  /** The first IdentityFile, if the config names one. */
+  identityFile: string | null;
+  /** Jump hosts on the way (ProxyJump), outermost first, as `user@host:port`. */
+  jumps: string[];
+}
+
+/**
+ * The concrete hosts of ~/.ssh/config (patterns with `*`, `?` or `!` are not
+ * hosts), each resolved as ssh would, for "Import from ~/.ssh/config".
+ */
+export function listSshConfigHosts(options: ResolveOptions = {}): SshConfigHost[] {
+  const home = options.home ?? homedir();
+  const configDir = options.configDir ?? join(home, '.ssh');
+  const text = inlineIncludes(options.configText ?? readDefaultConfig(home), configDir, home);
+  const aliases: string[] = [];
+  for (const line of SSHConfig.parse(text)) {
+    if (line.type !== SSHConfig.DIRECTIVE || line.param.toLowerCase() !== 'host') continue;
+    const values = Array.isArray(line.value) ? line.value.map((v) => v.val) : String(line.value).split(/\s+/);
+    for (const v of values) if (v && !/[*?!]/.test(v) && !aliases.includes(v)) aliases.push(v);
+  }
+  return aliases.map((alias) => {
+    const t = resolveSshTarget(alias, { ...options, configText: text, home, configDir });
+    return {
+      alias,
+      host: t.host,
+      port: t.port,
+      user: t.user,
+      identityFile: t.identityFiles[0] ?? null,
+      jumps: t.jumps.map((j) => `${j.user}@${j.host}:${j.port}`),
+    };
+  });
+}

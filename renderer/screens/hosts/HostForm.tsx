@@ -6,9 +6,9 @@ import { useAppStore } from '../../store/context';
 import { emptyHostForm, hostFormToInput, hostToForm, type HostForm as HostFormData, type HostFormErrors } from '../../store/hosts';
 
 /** Add or edit one host. Secrets are write-only: an edit never shows the stored one. */
-export function HostForm({ host, onDone }: { host: Host | null; onDone: () => void }) {
+export function HostForm({ host, initial, onDone }: { host: Host | null; initial?: HostFormData; onDone: () => void }) {
   const saveHost = useAppStore((s) => s.saveHost);
-  const [form, setForm] = useState<HostFormData>(() => (host ? hostToForm(host) : emptyHostForm()));
+  const [form, setForm] = useState<HostFormData>(() => (host ? hostToForm(host) : (initial ?? emptyHostForm())));
   const [errors, setErrors] = useState<HostFormErrors>({});
   const [saveError, setSaveError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);

@@ -1,10 +1,13 @@
 import { useState } from 'react';
 import { ErrorMessage } from '../../components/ErrorMessage';
 import { useAppStore } from '../../store/context';
+import type { HostForm as HostFormData } from '../../store/hosts';
 import { HostForm } from './HostForm';
+import { SecretStorageSetting } from './SecretStorageSetting';
+import { SshConfigImport } from './SshConfigImport';
 import { HostRow } from './HostRow';
 
-type Editing = { mode: 'closed' } | { mode: 'add'; key: number } | { mode: 'edit'; id: string };
+type Editing = { mode: 'closed' } | { mode: 'add'; key: number; initial?: HostFormData } | { mode: 'edit'; id: string };
 
 /** Saved hosts: add, edit, remove, test the connection. */
 export function HostsScreen() {
@@ -14,18 +17,32 @@ export function HostsScreen() {
   const [editing, setEditing] = useState<Editing>({ mode: 'closed' });
   const editedHost = editing.mode === 'edit' ? (hosts.find((h) => h.id === editing.id) ?? null) : null;
   const close = () => setEditing({ mode: 'closed' });
+  const [importing, setImporting] = useState(false);
 
   return (
     <section className="screen" aria-labelledby="hosts-title">
       <header className="screen-header">
         <h1 id="hosts-title">Hosts</h1>
-        <button type="button" className="primary" onClick={() => setEditing({ mode: 'add', key: Date.now() })}>
-          Add host
-        </button>
+        <div className="button-row">
+          <button type="button" onClick={() => setImporting((v) => !v)} aria-expanded={importing}>
+            Import from ~/.ssh/config
+          </button>
+          <button type="button" className="primary" onClick={() => setEditing({ mode: 'add', key: Date.now() })}>
+            Add host
+          </button>
+        </div>
       </header>
       <p className="lede">The hypervisor hosts Shear logs in to over SSH. A new host&apos;s key is shown for you to trust the first time Shear connects.</p>
       <ErrorMessage message={error} />
-      {editing.mode === 'add' && <HostForm key={editing.key} host={null} onDone={close} />}
+      {importing && (
+        <SshConfigImport
+          onUse={(initial) => {
+            setImporting(false);
+            setEditing({ mode: 'add', key: Date.now(), initial });
+          }}
+        />
+      )}
+      {editing.mode === 'add' && <HostForm key={editing.key} host={null} {...(editing.initial ? { initial: editing.initial } : {})} onDone={close} />}
       {editing.mode === 'edit' && editedHost && <HostForm key={editedHost.id} host={editedHost} onDone={close} />}
       {loaded && hosts.length === 0 ? (
         <p className="empty">No hosts yet. Add one to get started.</p>
@@ -49,6 +66,7 @@ export function HostsScreen() {
           </tbody>
         </table>
       )}
+      <SecretStorageSetting />
     </section>
   );
 }

@@ -1,9 +1,12 @@
 import type { RunDiskProgress } from '../../../shared/contract';
 import { ProgressBar } from '../../components/ProgressBar';
-import { formatBytes, formatEta, formatRate } from '../../format';
+import { formatBytes, formatEta, formatLatency, formatRate } from '../../format';
 import { diskPercent } from '../../store/runs';
 
-/** One disk's copy: a progress bar named `<vm>/<disk>`, bytes, rate and ETA. */
+/**
+ * One disk's copy: a progress bar named `<vm>/<disk>`, bytes, rate and ETA, and
+ * the guest's own write latency now vs. before the backup: what fleecing spares it.
+ */
 export function DiskProgress({ disk, live }: { disk: RunDiskProgress; live: boolean }) {
   const label = `${disk.vm}/${disk.disk}`;
   const percent = diskPercent(disk);
@@ -25,6 +28,12 @@ export function DiskProgress({ disk, live }: { disk: RunDiskProgress; live: bool
           </>
         )}
       </div>
+      {disk.latencyNowUs !== undefined && (
+        <div className="disk-latency muted" data-testid="write-latency" aria-label={`Guest write latency of ${label}`}>
+          guest writes: {formatLatency(disk.latencyNowUs)} now
+          {disk.latencyBeforeUs != null ? `, ${formatLatency(disk.latencyBeforeUs)} before the backup` : ', no writes before the backup'}
+        </div>
+      )}
     </li>
   );
 }
