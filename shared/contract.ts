@@ -59,7 +59,7 @@ export type BackupRequest = z.infer<typeof backupRequestSchema>;
 
 export interface StorageInfo {
   spec: string;
-  kind: 'dir' | 'lvmthin' | 'zfs';
+  kind: 'dir' | 'lvmthin' | 'zfs' | 'proxmox';
   formats: ImageFormat[];
   thin: boolean;
   pathBased: boolean;

@@ -40,6 +40,8 @@ export interface VmSummary {
   guestAgentSocket: string | null;
   /** The full QEMU command line (archived as the VM's definition on plain hosts). */
   argv: string[];
+  /** On Proxmox VE hosts: what `pvesh` says of the VM. */
+  proxmox?: { vmid: number; status: string; template: boolean; lock: string | null };
 }
 
 export interface VmDetails extends VmSummary {
@@ -95,7 +97,7 @@ export interface Manifest {
  */
 export type LeftoverClass = 'in-use' | 'orphaned' | 'unknown';
 
-export type LeftoverKind = 'journal' | 'job' | 'filter' | 'node' | 'paused-vm' | 'image' | 'partial-archive';
+export type LeftoverKind = 'journal' | 'job' | 'filter' | 'node' | 'paused-vm' | 'vm-lock' | 'image' | 'partial-archive';
 
 export interface Leftover {
   /** Stable handle for `cleanup --include-unknown`, e.g. `image:dir:/srv/fleece:vm-web-fleece-0.qcow2`. */

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import type { Leftover, RunEvent, VmDetails } from '../../shared/model.js';
+import type { Leftover, RunEvent, VmDetails, VmSummary } from '../../shared/model.js';
 import { BackupCancelledError, runBackup } from '../engine/backup/run-backup.js';
 import type { FleecingFormatChoice } from '../engine/backup/plan.js';
-import { listVms } from '../engine/hosts/discovery.js';
+import { hostDriver, type HostDriver } from '../engine/hosts/host-driver.js';
 import type { SshHostSession } from '../engine/hosts/host-session.js';
 import { inspectVm } from '../engine/hosts/vm-inspect.js';
 import type { Logger } from '../engine/log.js';
@@ -97,12 +97,24 @@ function formatBytes(n: number): string {
   return `${u === 0 ? v : v.toFixed(v < 10 ? 2 : 1)} ${units[u]}`;
 }
 
-function parseStorages(v: Values): Storage[] {
-  try {
-    return (v['fleecing-storage'] ?? []).map((spec) => parseStorageSpec(spec));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
+/** Checks storage specs before connecting; a bare id is a Proxmox storage, resolved once connected. */
+function storageSpecs(v: Values): string[] {
+  const specs = v['fleecing-storage'] ?? [];
+  for (const spec of specs) {
+    if (!spec.includes(':')) continue;
+    try {
+      parseStorageSpec(spec);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
   }
+  return specs;
+}
+
+async function resolveStorages(driver: HostDriver, specs: string[]): Promise<Storage[]> {
+  const out: Storage[] = [];
+  for (const spec of specs) out.push(await driver.resolveStorage(spec));
+  return out;
 }
 
 const journalDir = () => process.env.SHEAR_JOURNAL_DIR ?? DEFAULT_JOURNAL_DIR;
@@ -114,9 +126,10 @@ function printLeftover(item: Leftover): void {
 }
 
 async function commandLeftovers(v: Values, log: Logger): Promise<number> {
-  const storages = parseStorages(v);
+  const specs = storageSpecs(v);
   const host = await connectHost(hostArgs(v), log);
   try {
+    const storages = await resolveStorages(await hostDriver(host), specs);
     const { items } = await scanLeftovers(host, { journalDir: journalDir(), storages, warn: (m) => log('warn', m) });
     if (v.json) for (const item of items) process.stdout.write(`${JSON.stringify({ type: 'leftover', ...item })}\n`);
     else if (items.length === 0) process.stdout.write(`no leftovers on ${host.label}\n`);
@@ -128,10 +141,11 @@ async function commandLeftovers(v: Values, log: Logger): Promise<number> {
 }
 
 async function commandCleanup(v: Values, log: Logger): Promise<number> {
-  const storages = parseStorages(v);
+  const specs = storageSpecs(v);
   const includeUnknown = v['include-unknown'] ?? [];
   const host = await connectHost(hostArgs(v), log);
   try {
+    const storages = await resolveStorages(await hostDriver(host), specs);
     const scope = { journalDir: journalDir(), storages, warn: (m: string) => log('warn', m) };
     const { items } = await scanLeftovers(host, scope);
     const unknownIds = new Set(items.filter((i) => i.class === 'unknown').map((i) => i.id));
@@ -168,9 +182,15 @@ async function commandCleanup(v: Values, log: Logger): Promise<number> {
 async function commandVms(v: Values, log: Logger): Promise<number> {
   const host = await connectHost(hostArgs(v), log);
   try {
-    const vms = await listVms(host);
+    const driver = await hostDriver(host);
+    const vms = await driver.listVms();
     const details: VmDetails[] = [];
+    const notRunning: VmSummary[] = [];
     for (const vm of vms) {
+      if (vm.qmpSockets.length === 0) {
+        notRunning.push(vm);
+        continue;
+      }
       try {
         details.push(await inspectVm(host, vm));
       } catch (err) {
@@ -179,7 +199,8 @@ async function commandVms(v: Values, log: Logger): Promise<number> {
     }
     if (v.json) {
       for (const d of details) process.stdout.write(`${JSON.stringify({ type: 'vm', ...d })}\n`);
-    } else if (details.length === 0) {
+      for (const d of notRunning) process.stdout.write(`${JSON.stringify({ type: 'vm', ...d, runState: d.proxmox?.status ?? 'stopped', disks: [] })}\n`);
+    } else if (details.length === 0 && notRunning.length === 0) {
       process.stdout.write(`no QEMU VMs with a QMP monitor found on ${host.label}\n`);
     } else {
       for (const d of details) {
@@ -187,6 +208,9 @@ async function commandVms(v: Values, log: Logger): Promise<number> {
         for (const disk of d.disks) {
           process.stdout.write(`  ${disk.device}\t${formatBytes(disk.sizeBytes)}\t${disk.format}\t${disk.role}\t${disk.file}\n`);
         }
+      }
+      for (const d of notRunning) {
+        process.stdout.write(`${d.id}\t${d.proxmox?.template ? 'template' : (d.proxmox?.status ?? 'stopped')}\t${d.name}\n`);
       }
     }
     return 0;
@@ -212,9 +236,8 @@ async function commandBackup(v: Values, render: Renderer, log: Logger): Promise<
     if (!Number.isFinite(mib) || mib <= 0) throw new UsageError(`--bwlimit must be a positive number of MiB/s, not "${v.bwlimit}"`);
     bwlimit = Math.round(mib * 1024 * 1024);
   }
-  const storages = parseStorages(v);
-  if (storages.length > 1) throw new UsageError('backup takes one --fleecing-storage');
-  const storage = storages[0] ?? null;
+  const specs = storageSpecs(v);
+  if (specs.length > 1) throw new UsageError('backup takes one --fleecing-storage');
 
   const controller = new AbortController();
   let interrupts = 0;
@@ -231,10 +254,17 @@ async function commandBackup(v: Values, render: Renderer, log: Logger): Promise<
   let host: SshHostSession | null = null;
   try {
     host = await connectHost(args, log);
-    const vms = await listVms(host);
+    const driver = await hostDriver(host);
+    const storage = (await resolveStorages(driver, specs))[0] ?? null;
+    const vms = await driver.listVms();
     const vm = vms.find((x) => x.id === v.vm) ?? vms.find((x) => x.name === v.vm);
     if (!vm) throw new Error(`no VM "${v.vm}" on ${host.label} (found: ${vms.map((x) => x.id).join(', ') || 'none'})`);
+    if (vm.qmpSockets.length === 0) {
+      throw new Error(`VM ${vm.id} is ${vm.proxmox?.template ? 'a template' : 'not running'}: only running VMs can be backed up so far`);
+    }
+    const platform = driver.platformFor(vm);
     await runBackup({
+      ...(platform ? { platform } : {}),
       host,
       vm,
       targetDir: v.target.slice(4),

@@ -1,4 +1,4 @@
-import type { Manifest, VmDetails } from '../../../shared/model.js';
+import type { Manifest } from '../../../shared/model.js';
 import type { HostSession } from '../hosts/host-session.js';
 import { SshError } from '../ssh/errors.js';
 
@@ -6,9 +6,8 @@ const WRITE_FILE = 'umask 022; cat > "$1"';
 // mv -T: never move INTO an existing folder; a second run in the same second must fail, not nest.
 const FINALIZE = '[ ! -e "$2" ] || { echo "$2 exists already" >&2; exit 17; }; mv -T -- "$1" "$2"';
 
-export async function writeArchiveFiles(host: HostSession, dir: string, vm: VmDetails, manifest: Manifest): Promise<void> {
-  // On plain hosts the VM's definition is its QEMU command line, exactly as it runs.
-  const definition = { kind: 'qemu-command-line', pid: vm.pid, argv: vm.argv };
+/** The VM's definition (plain hosts: its QEMU command line; Proxmox: its config) and the manifest. */
+export async function writeArchiveFiles(host: HostSession, dir: string, definition: Record<string, unknown>, manifest: Manifest): Promise<void> {
   await host.execChecked(['sh', '-c', WRITE_FILE, 'shear-write', `${dir}/${manifest.definition}`], { stdin: `${JSON.stringify(definition, null, 2)}\n` });
   await host.execChecked(['sh', '-c', WRITE_FILE, 'shear-write', `${dir}/manifest.json`], { stdin: `${JSON.stringify(manifest, null, 2)}\n` });
 }

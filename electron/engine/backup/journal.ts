@@ -35,6 +35,8 @@ export interface JournalRecord {
   archivePartialDir: string;
   /** True only while the VM is stopped by this run for the consistent start; cleanup resumes it. */
   vmPausedByShear: boolean;
+  /** A Proxmox VM's `backup` lock this run holds (cleanup releases it). */
+  proxmoxLock?: { vmid: number };
 }
 
 // Constant scripts; paths travel as positional arguments.

@@ -47,6 +47,11 @@ export interface BackupOptions {
   toolVersion: string;
   journalDir?: string;
   pollIntervalMs?: number;
+  /** Host-platform specifics: Proxmox takes the VM's backup lock and archives the VM config. */
+  platform?: {
+    lock?: () => Promise<() => Promise<void>>;
+    definition?: () => Promise<Record<string, unknown>>;
+  };
   /** Called after each lifecycle step completed (crash tests stop the process here). */
   afterStep?: (step: string) => Promise<void> | void;
 }
@@ -162,6 +167,16 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       await theJournal.lock(warn);
       await theJournal.write();
     });
+
+    const lock = o.platform?.lock;
+    if (lock) {
+      await step('lock', async () => {
+        // Recorded first: if Shear dies holding the lock, cleanup knows to release it.
+        if (o.vm.proxmox) await theJournal.step('locking', { proxmoxLock: { vmid: o.vm.proxmox.vmid } });
+        const release = await lock();
+        undo.push('release the backup lock', release);
+      });
+    }
 
     await step('archive-dir', async () => {
       await host.execChecked(['sh', '-c', DIR_SCRIPT_MKPARTIAL, 'shear-archive', thePlan.partialDir.replace(/\/[^/]+$/, ''), thePlan.partialDir]);
@@ -357,7 +372,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       for (const d of thePlan.disks) await verifyTargetImage(host, `${thePlan.partialDir}/${d.targetFile}`, d.disk.sizeBytes);
     });
     await step('finish', async () => {
-      await writeArchiveFiles(host, thePlan.partialDir, vm, manifest);
+      const definition = o.platform?.definition ? await o.platform.definition() : { kind: 'qemu-command-line', pid: vm.pid, argv: vm.argv };
+      await writeArchiveFiles(host, thePlan.partialDir, definition, manifest);
       await finalizeArchive(host, thePlan.partialDir, thePlan.archiveDir);
       partialDir = null;
     });

@@ -87,6 +87,15 @@ export async function cleanupLeftovers(host: HostSession, o: CleanupOptions): Pr
     await cleanVm(host, t, mine, scan, attempt);
   }
 
+  // A Proxmox backup lock goes once the VM's graph is clean: `qm unlock` only if it is still `backup`.
+  for (const item of selected.filter((i) => i.kind === 'vm-lock')) {
+    const vmid = item.id.slice('vm-lock:'.length);
+    await attempt(item, async () => {
+      const r = await host.execChecked(['pvesh', 'get', `/nodes/localhost/qemu/${vmid}/config`, '--current', '1', '--output-format', 'json']);
+      if ((JSON.parse(r.stdout) as { lock?: string }).lock === 'backup') await host.execChecked(['qm', 'unlock', vmid]);
+    });
+  }
+
   // Images: look again right before freeing; an image a QEMU holds open is never freed.
   const images = selected.filter((i) => i.kind === 'image');
   const states = images.length > 0 ? await pathStates(host, images.map((i) => i.path ?? ''), (await listVms(host)).map((v) => v.pid)) : new Map<string, PathState>();

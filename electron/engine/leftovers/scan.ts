@@ -119,6 +119,18 @@ export async function scanLeftovers(host: HostSession, o: ScanOptions = {}): Pro
     }
   }
 
+  // Proxmox: a dead run's `backup` lock still on its VM blocks every later backup, migration and start.
+  for (const j of journals.filter((x) => !x.alive && x.record.proxmoxLock)) {
+    const vmid = j.record.proxmoxLock?.vmid ?? 0;
+    const r = await host.exec(['pvesh', 'get', `/nodes/localhost/qemu/${vmid}/config`, '--current', '1', '--output-format', 'json']);
+    if (r.code !== 0) continue;
+    const lock = (JSON.parse(r.stdout) as { lock?: string }).lock;
+    if (lock !== 'backup') continue;
+    items.push({ id: `vm-lock:${vmid}`, kind: 'vm-lock', class: 'orphaned', runId: j.record.runId, vm: j.record.vm.id, urgent: true,
+      reason: `run ${j.record.runId} took the backup lock and died before releasing it`,
+      description: `VM ${vmid} is locked (backup) by a dead run` });
+  }
+
   // Images: on the given storages, and wherever a journal says one was allocated.
   // The check before a backup only touches images its VM's journals name: without one, nothing to look for.
   const storages = new Map<string, Storage>();
@@ -178,7 +190,7 @@ export async function scanLeftovers(host: HostSession, o: ScanOptions = {}): Pro
   }
 
   // Urgent first, then by kind in cleanup order.
-  const order: Leftover['kind'][] = ['paused-vm', 'filter', 'job', 'node', 'image', 'partial-archive', 'journal'];
+  const order: Leftover['kind'][] = ['paused-vm', 'filter', 'job', 'node', 'vm-lock', 'image', 'partial-archive', 'journal'];
   items.sort((a, b) => Number(b.urgent) - Number(a.urgent) || order.indexOf(a.kind) - order.indexOf(b.kind) || a.id.localeCompare(b.id));
   return { items, journals, vms: traces, storages };
 }

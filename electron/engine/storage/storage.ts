@@ -9,12 +9,14 @@ import type { HostSession } from '../hosts/host-session.js';
 import { DirStorage } from './dir.js';
 import { StorageSpecError } from './errors.js';
 import { LvmThinStorage } from './lvmthin.js';
+import { ProxmoxStorage } from './proxmox.js';
 import { ZfsStorage } from './zfs.js';
 
 export { DirStorage } from './dir.js';
 export { ImageExistsError, StorageError, StorageSpecError } from './errors.js';
 export { LvmThinStorage } from './lvmthin.js';
 export { ZfsStorage } from './zfs.js';
+export { ProxmoxStorage } from './proxmox.js';
 
 export interface StoredImage {
   /** e.g. 'vm-web-fleece-0.qcow2' (dir) or 'vm-web-fleece-0' (lvmthin/zfs). */
@@ -33,7 +35,7 @@ export interface StoredImage {
   createdMs?: number;
 }
 
-export type StorageKind = 'dir' | 'lvmthin' | 'zfs';
+export type StorageKind = 'dir' | 'lvmthin' | 'zfs' | 'proxmox';
 
 /**
  * What a storage needs of a host: argument-array commands and a label/log. Any HostSession
@@ -62,7 +64,7 @@ export interface Storage {
   list(host: StorageHost, pattern: RegExp): Promise<StoredImage[]>;
 }
 
-const KINDS: readonly StorageKind[] = ['dir', 'lvmthin', 'zfs'];
+const KINDS: readonly string[] = ['dir', 'lvmthin', 'zfs', 'pve'];
 
 /** Parses `dir:<abs path>`, `lvmthin:<vg>/<pool>` or `zfs:<pool/dataset>`; StorageSpecError says what is wrong. */
 export function parseStorageSpec(spec: string): Storage {
@@ -92,6 +94,12 @@ function storageOf(spec: string, kind: string, location: string): Storage {
         throw new StorageSpecError(`storage ${JSON.stringify(spec)}: expected lvmthin:<vg>/<thinpool>, both non-empty`);
       }
       return new LvmThinStorage(parts[0] as string, parts[1] as string);
+    }
+    case 'pve': {
+      // pve:<type>:<storage id>, a Proxmox storage used through pvesm.
+      const sep = location.indexOf(':');
+      if (sep < 0) throw new StorageSpecError(`storage ${JSON.stringify(spec)}: expected pve:<type>:<storage id>`);
+      return new ProxmoxStorage(location.slice(0, sep), location.slice(sep + 1));
     }
     case 'zfs':
       if (location.startsWith('/') || location.endsWith('/')) {

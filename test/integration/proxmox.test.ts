@@ -1,0 +1,161 @@
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startProxmoxLab, type ProxmoxLab } from '../lab/proxmox-lab.js';
+import { expectPristine, labFolder, MiB, snapshotState } from '../support/backup-harness.js';
+import { expectPointInTime, seedBeforeBackup, writeDuringCopy } from '../support/backup-scenario.js';
+import { labCli, runShear } from '../support/cli-runner.js';
+
+/**
+ * A Proxmox-shaped host (real sshd and QEMU, stand-ins for Proxmox's CLI tools):
+ * VMIDs, Proxmox storages through pvesm, the backup lock, the config archived.
+ */
+let pve: ProxmoxLab;
+let home: string;
+let hostArgs: () => string[];
+let journalDir: string;
+let target: string;
+
+beforeAll(async () => {
+  pve = await startProxmoxLab({
+    vms: [
+      {
+        vmid: 100,
+        name: 'pve-web',
+        disks: [
+          { id: 'scsi0', bus: 'scsi', format: 'qcow2', sizeBytes: 32 * MiB },
+          { id: 'scsi1', bus: 'scsi', format: 'raw', sizeBytes: 32 * MiB + 512 },
+          { id: 'efidisk0', bus: 'efivars' },
+        ],
+      },
+    ],
+  });
+  ({ home, hostArgs } = labCli(pve.lab));
+  journalDir = labFolder(pve.lab, 'journal');
+  target = labFolder(pve.lab, 'target');
+});
+afterAll(async () => {
+  await pve?.stop();
+});
+
+const env = () => ({ HOME: home, SHEAR_JOURNAL_DIR: journalDir });
+const vm = () => pve.lab.vm('pve-web');
+const fleeceNames = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => /^vm-100-fleece-\d+/.test(f)).sort() : []);
+
+async function backupWithWrites(storage: string, seen: (names: string[]) => void) {
+  await seedBeforeBackup(vm());
+  let wrote: Promise<void> | null = null;
+  const run = await runShear(['backup', ...hostArgs(), '--vm', '100', '--target', `dir:${target}`, '--fleecing-storage', storage, '--bwlimit', '24', '--json'], {
+    env: env(),
+    onStdoutLine: (line) => {
+      if (line.type === 'progress' && !wrote) {
+        seen([...fleeceNames(join(pve.storagePath('local'), 'images', '100')), ...fleeceNames(pve.storagePath('fast'))]);
+        wrote = writeDuringCopy(vm());
+      }
+    },
+  });
+  await wrote;
+  return run;
+}
+
+describe('Proxmox VE host', () => {
+  it('lists VMs by VMID with their names', async () => {
+    const r = await runShear(['vms', ...hostArgs(), '--json'], { env: env() });
+    expect(r.code, r.stdout).toBe(0);
+    const vms = r.lines.filter((l) => l.type === 'vm');
+    expect(vms).toEqual([expect.objectContaining({ id: '100', name: 'pve-web', proxmox: { vmid: 100, status: 'running', template: false, lock: null } })]);
+    expect((vms[0]?.disks as Array<{ device: string; role: string }>).map((d) => [d.device, d.role])).toEqual([['efidisk0', 'efivars'], ['scsi0', 'disk'], ['scsi1', 'disk']]);
+  });
+
+  it('backs up through pvesm on a dir storage (vm-100-fleece-N.qcow2), under the backup lock, with the config archived', async () => {
+    const before = await snapshotState(vm());
+    let seen: string[] = [];
+    const r = await backupWithWrites('local', (n) => (seen = n));
+    expect(r.code, r.stdout.slice(-3000)).toBe(0);
+    expect(seen).toEqual(['vm-100-fleece-0.qcow2', 'vm-100-fleece-1.qcow2']);
+    expect(fleeceNames(join(pve.storagePath('local'), 'images', '100'))).toEqual([]);
+    const archive = String(r.lines.at(-1)?.archive);
+    await expectPointInTime(vm(), archive);
+    const definition = JSON.parse(readFileSync(join(archive, 'definition.json'), 'utf8')) as { kind: string; vmid: number; config: Record<string, string> };
+    expect(definition).toMatchObject({ kind: 'proxmox-vm-config', vmid: 100, config: { name: 'pve-web', scsi0: expect.stringMatching(/^local:100\/vm-100-disk-\d\.qcow2/) } });
+    const manifest = JSON.parse(readFileSync(join(archive, 'manifest.json'), 'utf8')) as { vm: { id: string }; disks: Array<{ device: string; fleecing: boolean }> };
+    expect(manifest.vm.id).toBe('100');
+    expect(manifest.disks.map((d) => [d.device, d.fleecing])).toEqual([['efidisk0', false], ['scsi0', true], ['scsi1', true]]);
+    const calls = pve.state().calls ?? [];
+    const lockAt = calls.findIndex((c) => c.join(' ') === 'qm set 100 --lock backup');
+    const unlockAt = calls.findIndex((c) => c.join(' ') === 'qm unlock 100');
+    const allocs = calls.filter((c) => c[0] === 'alloc');
+    expect(lockAt).toBeGreaterThanOrEqual(0);
+    expect(unlockAt).toBeGreaterThan(lockAt);
+    // Sizes as Proxmox expects them: KiB (32 MiB + 512 rounds up to 32769 KiB).
+    expect(allocs.map((c) => c.slice(1))).toEqual([
+      ['local', '100', 'vm-100-fleece-0.qcow2', '32768', 'qcow2'],
+      ['local', '100', 'vm-100-fleece-1.qcow2', '32769', 'qcow2'],
+    ]);
+    expect(pve.state().vms['100']?.lock).toBeUndefined();
+    await expectPristine(vm(), before);
+  });
+
+  it('uses raw volumes without an extension on an lvmthin storage', async () => {
+    const before = await snapshotState(vm());
+    let seen: string[] = [];
+    const r = await backupWithWrites('fast', (n) => (seen = n));
+    expect(r.code, r.stdout.slice(-3000)).toBe(0);
+    expect(seen).toEqual(['vm-100-fleece-0', 'vm-100-fleece-1']);
+    expect(fleeceNames(pve.storagePath('fast'))).toEqual([]);
+    await expectPointInTime(vm(), String(r.lines.at(-1)?.archive));
+    await expectPristine(vm(), before);
+  });
+
+  it('refuses a VM another operation has locked, leaving everything as it was', async () => {
+    const state = JSON.parse(readFileSync(pve.statePath, 'utf8')) as { vms: Record<string, { lock?: string }> };
+    (state.vms['100'] as { lock?: string }).lock = 'migrate';
+    writeFileSync(pve.statePath, JSON.stringify(state));
+    try {
+      const r = await runShear(['backup', ...hostArgs(), '--vm', '100', '--target', `dir:${target}`, '--fleecing-storage', 'local', '--json'], { env: env() });
+      expect(r.code).toBe(1);
+      expect(r.lines.at(-1)).toMatchObject({ ok: false, error: expect.stringMatching(/VM is locked \(migrate\)/) });
+      expect(pve.state().vms['100']?.lock).toBe('migrate');
+      expect(fleeceNames(join(pve.storagePath('local'), 'images', '100'))).toEqual([]);
+    } finally {
+      const s = JSON.parse(readFileSync(pve.statePath, 'utf8')) as { vms: Record<string, { lock?: string }> };
+      delete (s.vms['100'] as { lock?: string }).lock;
+      writeFileSync(pve.statePath, JSON.stringify(s));
+    }
+  });
+
+  it('finds and cleans what a killed run left on Proxmox storages, including the backup lock', async () => {
+    const before = await snapshotState(vm());
+    let killed = false;
+    const run = await runShear(['backup', ...hostArgs(), '--vm', '100', '--target', `dir:${target}`, '--fleecing-storage', 'local', '--bwlimit', '1', '--json'], {
+      env: { ...env(), SHEAR_TEST_HOLD_AFTER_STEP: 'start' },
+      onStderr: (text, child) => {
+        if (!killed && text.includes('SHEAR_TEST_HOLDING start')) {
+          killed = true;
+          child.kill('SIGKILL');
+        }
+      },
+    });
+    expect(run.signal).toBe('SIGKILL');
+    expect(pve.state().vms['100']?.lock).toBe('backup');
+    let items: Array<Record<string, unknown>> = [];
+    for (let i = 0; i < 30; i++) {
+      const r = await runShear(['leftovers', ...hostArgs(), '--fleecing-storage', 'local', '--json'], { env: env() });
+      items = r.lines.filter((l) => l.type === 'leftover');
+      if (items.length > 0 && items.every((x) => x.class === 'orphaned')) break;
+      await new Promise((res) => setTimeout(res, 300));
+    }
+    const ids = items.map((x) => String(x.id));
+    expect(ids).toEqual(expect.arrayContaining(['vm-lock:100', 'image:pve:dir:local:vm-100-fleece-0.qcow2', 'image:pve:dir:local:vm-100-fleece-1.qcow2']));
+    expect(items.every((x) => x.class === 'orphaned')).toBe(true);
+    const clean = await runShear(['cleanup', ...hostArgs(), '--fleecing-storage', 'local', '--yes', '--json'], { env: env() });
+    expect(clean.code, clean.stdout).toBe(0);
+    expect(clean.lines.filter((l) => l.type === 'removed')).toHaveLength(items.length);
+    expect(pve.state().vms['100']?.lock).toBeUndefined();
+    expect(fleeceNames(join(pve.storagePath('local'), 'images', '100'))).toEqual([]);
+    expect((pve.state().calls ?? []).filter((c) => c[0] === 'free').map((c) => c[1])).toEqual(
+      expect.arrayContaining(['local:100/vm-100-fleece-0.qcow2', 'local:100/vm-100-fleece-1.qcow2']),
+    );
+    await expectPristine(vm(), before);
+  });
+});

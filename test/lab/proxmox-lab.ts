@@ -1,0 +1,90 @@
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startLabHost, type LabHost } from './lab-host.js';
+import { requireTool, tempDir } from './tools.js';
+import type { DiskSpec } from './vm-spec.js';
+
+/**
+ * A Proxmox-shaped lab host: the real sshd and real QEMU VMs, plus STAND-INS for
+ * `pveversion`, `pvesh`, `pvesm` and `qm` (test/lab/proxmox-standins/, Python,
+ * output shaped as Proxmox documents it) first on the SSH session's PATH. Two
+ * storages: `local` (type dir, qcow2 and raw files) and `fast` (type lvmthin,
+ * raw volumes — plain files here, where the real one has /dev/<vg>/<lv>).
+ */
+const STANDINS = join(import.meta.dirname, 'proxmox-standins');
+
+export interface PveVmSpec {
+  vmid: number;
+  name: string;
+  /** Disk ids become Proxmox drive keys: scsi0 → `drive-scsi0`, efidisk0 → pflash. */
+  disks: DiskSpec[];
+}
+
+export interface ProxmoxLab {
+  lab: LabHost;
+  dir: string;
+  statePath: string;
+  storagePath(id: 'local' | 'fast'): string;
+  /** The stand-ins' state: VMs (with lock), volumes, and every state-changing call made. */
+  state(): { vms: Record<string, { lock?: string }>; calls?: string[][]; storages: Record<string, { volumes?: Record<string, unknown> }> };
+  stop(): Promise<void>;
+}
+
+export async function startProxmoxLab(o: { vms: PveVmSpec[] }): Promise<ProxmoxLab> {
+  requireTool('python3', 'python3');
+  const dir = await tempDir('shear-pve-');
+  const storages = {
+    local: { type: 'dir', content: 'images,iso,backup', path: join(dir, 'local') },
+    fast: { type: 'lvmthin', content: 'images', path: join(dir, 'fast') },
+  };
+  for (const s of Object.values(storages)) mkdirSync(s.path, { recursive: true });
+  const statePath = join(dir, 'pve-state.json');
+  writeFileSync(statePath, JSON.stringify({ node: 'pve-lab', version: '8.2.4', vms: {}, storages }));
+
+  let lab: LabHost;
+  try {
+    lab = await startLabHost({
+      sshd: {
+        // Proxmox's tools are root's commands on PATH; here the stand-ins come first.
+        extraConfig: [`SetEnv PATH=${STANDINS}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin SHEAR_PVE_STATE=${statePath}`],
+      },
+      vms: o.vms.map((vm) => ({ name: vm.name, disks: vm.disks })),
+    });
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
+
+  // Each running VM's disks appear as volumes of `local`, its config names them as Proxmox does.
+  const state = JSON.parse(readFileSync(statePath, 'utf8')) as { vms: Record<string, unknown>; storages: typeof storages & Record<string, { volumes?: Record<string, unknown> }> };
+  for (const spec of o.vms) {
+    const vm = lab.vm(spec.name);
+    const config: Record<string, string | number> = { name: spec.name, memory: 128, scsihw: 'virtio-scsi-pci', ostype: 'l26' };
+    const imagesDir = join(storages.local.path, 'images', String(spec.vmid));
+    mkdirSync(imagesDir, { recursive: true });
+    vm.disks.forEach((disk, n) => {
+      const volname = `${spec.vmid}/vm-${spec.vmid}-disk-${n}.${disk.format}`;
+      symlinkSync(disk.path, join(storages.local.path, 'images', volname));
+      ((state.storages.local as { volumes?: Record<string, unknown> }).volumes ??= {})[`local:${volname}`] = { vmid: spec.vmid, format: disk.format };
+      const size = `${Math.ceil(disk.sizeBytes / 1024)}K`;
+      config[disk.bus === 'efivars' ? 'efidisk0' : disk.id] = `local:${volname},size=${size}${disk.bus === 'efivars' ? ',efitype=4m' : ''}`;
+    });
+    state.vms[String(spec.vmid)] = { name: spec.name, pid: vm.pid, template: false, config };
+  }
+  writeFileSync(statePath, JSON.stringify(state, null, 1));
+
+  return {
+    lab,
+    dir,
+    statePath,
+    storagePath: (id) => storages[id].path,
+    state: () => JSON.parse(readFileSync(statePath, 'utf8')) as ReturnType<ProxmoxLab['state']>,
+    stop: async () => {
+      try {
+        await lab.stop();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
