@@ -6,6 +6,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
+          sequence: { groupOrder: 0 },
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
         },
@@ -13,6 +14,7 @@ export default defineConfig({
       {
         test: {
           name: 'renderer',
+          sequence: { groupOrder: 0 },
           include: ['test/renderer/**/*.test.{ts,tsx}'],
           environment: 'jsdom',
         },
@@ -20,6 +22,8 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
+          // Lab tests see every QEMU on the machine: never run them beside the e2e tests.
+          sequence: { groupOrder: 1 },
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
           // Each file brings up its own lab host (sshd + QEMU); two cores cannot run many at once.
@@ -31,6 +35,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
+          sequence: { groupOrder: 2 },
           include: ['test/e2e/**/*.test.ts'],
           environment: 'node',
           fileParallelism: false,

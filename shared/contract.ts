@@ -40,7 +40,11 @@ export interface Host {
   hasSecret: boolean;
 }
 
-const storageSpecSchema = z.string().trim().regex(/^(dir:\/|lvmthin:|zfs:)/, 'storage must be dir:/path, lvmthin:VG/POOL or zfs:POOL/DATASET').max(4096);
+const storageSpecSchema = z
+  .string()
+  .trim()
+  .regex(/^(dir:\/|lvmthin:|zfs:|pve:|[A-Za-z][A-Za-z0-9\-_.]*$)/, 'storage must be dir:/path, lvmthin:VG/POOL, zfs:POOL/DATASET or a Proxmox storage id')
+  .max(4096);
 const fleecingSchema = z
   .object({ storage: storageSpecSchema, format: z.enum(['auto', 'qcow2', 'raw']) })
   .nullable();

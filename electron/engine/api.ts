@@ -18,7 +18,6 @@ import { RunManager } from './app/run-manager.js';
 import { SettingsStore } from './app/settings-store.js';
 import { BackupCancelledError, runBackup } from './backup/run-backup.js';
 import { planBackup } from './backup/plan.js';
-import { listVms } from './hosts/discovery.js';
 import { SshHostSession } from './hosts/host-session.js';
 import { inspectVm } from './hosts/vm-inspect.js';
 import { cleanupLeftovers } from './leftovers/cleanup.js';
@@ -29,7 +28,8 @@ import { connectSsh, type SshAuth } from './ssh/connect.js';
 import { KnownHostsFile } from './ssh/known-hosts.js';
 import { sshTargetFor } from './ssh/target.js';
 import { listSshConfigHosts } from './ssh/ssh-config.js';
-import { parseStorageSpec } from './storage/storage.js';
+import type { Storage } from './storage/storage.js';
+import { hostDriver, type HostDriver } from './hosts/host-driver.js';
 
 export interface ShearServiceOptions {
   /** The app's data folder: hosts.json, known_hosts, history.json. */
@@ -104,7 +104,8 @@ export class ShearService {
     'hosts:test': async ({ id }) => {
       await this.dropSession(id);
       const session = await this.session(id);
-      return { label: session.label, vmCount: (await listVms(session)).length };
+      this.drivers.delete(id);
+      return { label: session.label, vmCount: (await (await this.driver(id)).listVms()).length };
     },
     'hostkey:answer': async ({ promptId, trust }) => {
       const answer = this.prompts.get(promptId);
@@ -114,7 +115,12 @@ export class ShearService {
     'vms:list': async ({ hostId }) => {
       const session = await this.session(hostId);
       const out: VmDetails[] = [];
-      for (const vm of await listVms(session)) {
+      for (const vm of await (await this.driver(hostId)).listVms()) {
+        if (vm.qmpSockets.length === 0) {
+          // Stopped VMs and templates (Proxmox) are listed; their disks come from QEMU only when running.
+          out.push({ ...vm, runState: vm.proxmox?.template ? 'template' : (vm.proxmox?.status ?? 'stopped'), qemuVersion: '', disks: [] });
+          continue;
+        }
         try {
           out.push(await inspectVm(session, vm));
         } catch (err) {
@@ -131,11 +137,11 @@ export class ShearService {
     'history:list': () => readJsonFile<HistoryEntry[]>(this.historyPath, []),
     'leftovers:scan': async ({ hostId, storages }) => {
       const session = await this.session(hostId);
-      return (await scanLeftovers(session, { journalDir: this.journalDir, storages: storages.map((s) => parseStorageSpec(s)) })).items;
+      return (await scanLeftovers(session, { journalDir: this.journalDir, storages: await this.storages(hostId, storages) })).items;
     },
     'leftovers:clean': async ({ hostId, storages, ids, includeUnknown }) => {
       const session = await this.session(hostId);
-      return cleanupLeftovers(session, { journalDir: this.journalDir, storages: storages.map((s) => parseStorageSpec(s)), ids, includeUnknown });
+      return cleanupLeftovers(session, { journalDir: this.journalDir, storages: await this.storages(hostId, storages), ids, includeUnknown });
     },
   };
 
@@ -150,7 +156,28 @@ export class ShearService {
 
   // ---------- hosts and sessions ----------
 
+  private readonly drivers = new Map<string, Promise<HostDriver>>();
+
+  /** Plain QEMU host or Proxmox VE, found out once per host (and again after an edit). */
+  private driver(hostId: string): Promise<HostDriver> {
+    let d = this.drivers.get(hostId);
+    if (!d) {
+      d = this.session(hostId).then((s) => hostDriver(s));
+      this.drivers.set(hostId, d);
+      d.catch(() => this.drivers.delete(hostId));
+    }
+    return d;
+  }
+
+  private async storages(hostId: string, specs: string[]): Promise<Storage[]> {
+    const driver = await this.driver(hostId);
+    const out: Storage[] = [];
+    for (const spec of specs) out.push(await driver.resolveStorage(spec));
+    return out;
+  }
+
   private async dropSession(id: string): Promise<void> {
+    this.drivers.delete(id);
     const s = this.sessions.get(id);
     this.sessions.delete(id);
     if (s) (await s.catch(() => null))?.close();
@@ -206,15 +233,16 @@ export class ShearService {
   // ---------- storages and plans ----------
 
   private async describeStorage(hostId: string, spec: string): Promise<StorageInfo> {
-    const storage = parseStorageSpec(spec);
     const session = await this.session(hostId);
+    const storage = await (await this.driver(hostId)).resolveStorage(spec);
     return { spec: storage.spec, kind: storage.kind, formats: [...storage.formats], thin: storage.thin, pathBased: storage.pathBased, freeBytes: await storage.freeBytes(session) };
   }
 
   private async preview(request: BackupRequest): Promise<BackupPlanPreview> {
     const session = await this.session(request.hostId);
-    const vms = await listVms(session);
-    const storage = request.fleecing ? parseStorageSpec(request.fleecing.storage) : null;
+    const driver = await this.driver(request.hostId);
+    const vms = await driver.listVms();
+    const storage = request.fleecing ? await driver.resolveStorage(request.fleecing.storage) : null;
     const preview: BackupPlanPreview = { images: [], direct: [], warnings: [] };
     for (const vmId of request.vmIds) {
       const summary = vms.find((v) => v.id === vmId);
@@ -242,11 +270,13 @@ export class ShearService {
 
   private async start(request: BackupRequest): Promise<{ runId: string }> {
     const session = await this.session(request.hostId);
-    const storage = request.fleecing ? parseStorageSpec(request.fleecing.storage) : null;
-    const all = await listVms(session);
+    const driver = await this.driver(request.hostId);
+    const storage = request.fleecing ? await driver.resolveStorage(request.fleecing.storage) : null;
+    const all = await driver.listVms();
     const vms = request.vmIds.map((id) => {
       const vm = all.find((v) => v.id === id);
       if (!vm) throw new Error(`no VM ${id} on this host`);
+      if (vm.qmpSockets.length === 0) throw new Error(`VM ${id} is ${vm.proxmox?.template ? 'a template' : 'not running'}: only running VMs can be backed up so far`);
       return vm;
     });
     const { id, signal } = this.runs.create({ hostId: request.hostId, hostLabel: await this.hostLabel(request.hostId), vmIds: request.vmIds });
@@ -256,7 +286,9 @@ export class ShearService {
       for (const vm of vms) {
         if (signal.aborted) break;
         try {
+          const platform = driver.platformFor(vm);
           await runBackup({
+            ...(platform ? { platform } : {}),
             host: session,
             vm,
             targetDir: request.target.slice(4),

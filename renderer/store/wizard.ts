@@ -97,7 +97,8 @@ export function initialWizard(): WizardData {
 
 // ---------- rules (pure) ----------
 
-const STORAGE_SPEC = /^(dir:\/|lvmthin:|zfs:)/;
+// A Proxmox host also takes its own storage ids (local-lvm, ...).
+const STORAGE_SPEC = /^(dir:\/|lvmthin:|zfs:|pve:|[A-Za-z][A-Za-z0-9\-_.]*$)/;
 
 /** The storage the user checked, if the input still says the same. */
 export function checkedStorage(w: Pick<WizardData, 'storage' | 'storageCheckedSpec' | 'storageSpec'>): StorageInfo | null {
@@ -149,7 +150,7 @@ export function validateWizardStep(w: WizardData, step: WizardStep): WizardError
       const spec = w.storageSpec.trim();
       const storage = checkedStorage(w);
       if (!spec) errors.storage = 'Fleecing is on: enter a fleecing storage and press Check (or turn fleecing off).';
-      else if (!STORAGE_SPEC.test(spec)) errors.storage = 'The fleecing storage must be dir:/path, lvmthin:VG/POOL or zfs:POOL/DATASET.';
+      else if (!STORAGE_SPEC.test(spec)) errors.storage = 'The fleecing storage must be dir:/path, lvmthin:VG/POOL, zfs:POOL/DATASET or a Proxmox storage id.';
       else if (!storage) errors.storage = 'Fleecing is on: press Check to verify the fleecing storage before going on.';
       if (storage && !formatChoices(storage).includes(w.format)) {
         errors.format = `${storage.spec} does not support ${w.format} images: choose ${formatChoices(storage).join(' or ')}.`;
@@ -240,7 +241,7 @@ export const createWizardSlice: SliceCreator<WizardSlice> = (set, get, { api, fa
       const w = get().wizard;
       const spec = w.storageSpec.trim();
       if (!STORAGE_SPEC.test(spec)) {
-        patch({ storageError: 'The fleecing storage must be dir:/path, lvmthin:VG/POOL or zfs:POOL/DATASET.', storage: null, storageCheckedSpec: null });
+        patch({ storageError: 'The fleecing storage must be dir:/path, lvmthin:VG/POOL, zfs:POOL/DATASET or a Proxmox storage id.', storage: null, storageCheckedSpec: null });
         return;
       }
       if (!w.hostId) {

@@ -38,7 +38,8 @@ describe('shear CLI', () => {
     expect(json.code).toBe(0);
     // Log lines may come too; every line is a typed JSON object.
     expect(json.lines.every((l) => l.type === 'vm' || l.type === 'log')).toBe(true);
-    const vms = json.lines.filter((l) => l.type === 'vm');
+    // Only this lab's VM matters (a developer machine may run other QEMUs).
+    const vms = json.lines.filter((l) => l.type === 'vm' && l.id === 'app');
     expect(vms).toHaveLength(1);
     expect(vms[0]).toMatchObject({ type: 'vm', id: 'app', runState: 'running' });
     expect((vms[0]?.disks as Array<{ device: string; sizeBytes: number }>).map((d) => [d.device, d.sizeBytes])).toEqual([['scsi0', 32 * MiB + 512], ['vd0', 32 * MiB]]);
