@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Leftover, RunEvent, VmDetails, VmSummary } from '../../shared/model.js';
 import { BackupCancelledError, runBackup } from '../engine/backup/run-backup.js';
+import { runOfflineBackup } from '../engine/backup/offline-backup.js';
 import type { FleecingFormatChoice } from '../engine/backup/plan.js';
 import { hostDriver, type HostDriver } from '../engine/hosts/host-driver.js';
 import type { SshHostSession } from '../engine/hosts/host-session.js';
@@ -259,10 +260,15 @@ async function commandBackup(v: Values, render: Renderer, log: Logger): Promise<
     const vms = await driver.listVms();
     const vm = vms.find((x) => x.id === v.vm) ?? vms.find((x) => x.name === v.vm);
     if (!vm) throw new Error(`no VM "${v.vm}" on ${host.label} (found: ${vms.map((x) => x.id).join(', ') || 'none'})`);
-    if (vm.qmpSockets.length === 0) {
-      throw new Error(`VM ${vm.id} is ${vm.proxmox?.template ? 'a template' : 'not running'}: only running VMs can be backed up so far`);
-    }
     const platform = driver.platformFor(vm);
+    if (vm.qmpSockets.length === 0) {
+      // Stopped VM or template: nothing runs, nothing to fleece; copied straight from its volumes.
+      if (!vm.proxmox || !platform?.lock) throw new Error(`VM ${vm.id} has no QMP monitor (not running?)`);
+      await runOfflineBackup({
+        host, vm, targetDir: v.target.slice(4), emit: render.event, toolVersion: toolVersion(), journalDir: journalDir(), signal: controller.signal, lock: platform.lock,
+      });
+      return 0;
+    }
     await runBackup({
       ...(platform ? { platform } : {}),
       host,

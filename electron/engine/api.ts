@@ -18,6 +18,7 @@ import { RunManager } from './app/run-manager.js';
 import { SettingsStore } from './app/settings-store.js';
 import { BackupCancelledError, runBackup } from './backup/run-backup.js';
 import { planBackup } from './backup/plan.js';
+import { runOfflineBackup } from './backup/offline-backup.js';
 import { SshHostSession } from './hosts/host-session.js';
 import { inspectVm } from './hosts/vm-inspect.js';
 import { cleanupLeftovers } from './leftovers/cleanup.js';
@@ -276,7 +277,7 @@ export class ShearService {
     const vms = request.vmIds.map((id) => {
       const vm = all.find((v) => v.id === id);
       if (!vm) throw new Error(`no VM ${id} on this host`);
-      if (vm.qmpSockets.length === 0) throw new Error(`VM ${id} is ${vm.proxmox?.template ? 'a template' : 'not running'}: only running VMs can be backed up so far`);
+      if (vm.qmpSockets.length === 0 && !vm.proxmox) throw new Error(`VM ${id} has no QMP monitor (not running?)`);
       return vm;
     });
     const { id, signal } = this.runs.create({ hostId: request.hostId, hostLabel: await this.hostLabel(request.hostId), vmIds: request.vmIds });
@@ -287,6 +288,14 @@ export class ShearService {
         if (signal.aborted) break;
         try {
           const platform = driver.platformFor(vm);
+          if (vm.qmpSockets.length === 0 && platform?.lock) {
+            // A stopped Proxmox VM or template: copied straight from its volumes, no fleecing needed.
+            await runOfflineBackup({
+              host: session, vm, targetDir: request.target.slice(4), emit: (e) => this.runs.apply(id, vm.id, e),
+              toolVersion: this.o.version, journalDir: this.journalDir, signal, lock: platform.lock,
+            });
+            continue;
+          }
           await runBackup({
             ...(platform ? { platform } : {}),
             host: session,

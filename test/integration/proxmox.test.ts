@@ -1,6 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { imagePatternMatches } from '../lab/image.js';
 import { startProxmoxLab, type ProxmoxLab } from '../lab/proxmox-lab.js';
 import { expectPristine, labFolder, MiB, snapshotState } from '../support/backup-harness.js';
 import { expectPointInTime, seedBeforeBackup, writeDuringCopy } from '../support/backup-scenario.js';
@@ -28,6 +30,17 @@ beforeAll(async () => {
           { id: 'efidisk0', bus: 'efivars' },
         ],
       },
+      {
+        vmid: 101,
+        name: 'pve-stopped',
+        running: false,
+        disks: [
+          { id: 'scsi0', bus: 'scsi', format: 'qcow2', sizeBytes: 16 * MiB },
+          { id: 'virtio1', bus: 'virtio', format: 'raw', sizeBytes: 8 * MiB + 512 },
+          { id: 'efidisk0', bus: 'efivars' },
+        ],
+      },
+      { vmid: 102, name: 'pve-template', template: true, disks: [{ id: 'scsi0', bus: 'scsi', format: 'qcow2', sizeBytes: 16 * MiB }] },
     ],
   });
   ({ home, hostArgs } = labCli(pve.lab));
@@ -63,7 +76,11 @@ describe('Proxmox VE host', () => {
     const r = await runShear(['vms', ...hostArgs(), '--json'], { env: env() });
     expect(r.code, r.stdout).toBe(0);
     const vms = r.lines.filter((l) => l.type === 'vm');
-    expect(vms).toEqual([expect.objectContaining({ id: '100', name: 'pve-web', proxmox: { vmid: 100, status: 'running', template: false, lock: null } })]);
+    expect(vms).toEqual([
+      expect.objectContaining({ id: '100', name: 'pve-web', proxmox: { vmid: 100, status: 'running', template: false, lock: null } }),
+      expect.objectContaining({ id: '101', name: 'pve-stopped', runState: 'stopped', proxmox: { vmid: 101, status: 'stopped', template: false, lock: null } }),
+      expect.objectContaining({ id: '102', name: 'pve-template', proxmox: { vmid: 102, status: 'stopped', template: true, lock: null } }),
+    ]);
     expect((vms[0]?.disks as Array<{ device: string; role: string }>).map((d) => [d.device, d.role])).toEqual([['efidisk0', 'efivars'], ['scsi0', 'disk'], ['scsi1', 'disk']]);
   });
 
@@ -157,5 +174,42 @@ describe('Proxmox VE host', () => {
       expect.arrayContaining(['local:100/vm-100-fleece-0.qcow2', 'local:100/vm-100-fleece-1.qcow2']),
     );
     await expectPristine(vm(), before);
+  });
+});
+
+describe('Proxmox VMs without QEMU', () => {
+  /** Writes a pattern straight into a volume (nothing runs it). */
+  const fill = (volid: string, format: string, pattern: number, length: string) =>
+    execFileSync('qemu-io', ['-f', format, pve.volumePath(volid), '-c', `write -P ${pattern} 0 ${length}`]);
+
+  it('backs up a stopped VM straight from its volumes under the backup lock', async () => {
+    fill('local:101/vm-101-disk-0.qcow2', 'qcow2', 0x44, '1M');
+    fill('fast:vm-101-disk-1', 'raw', 0x55, '1M');
+    const callsBefore = (pve.state().calls ?? []).length;
+    const r = await runShear(['backup', ...hostArgs(), '--vm', '101', '--target', `dir:${target}`, '--no-fleecing', '--json'], { env: env() });
+    expect(r.code, r.stdout.slice(-3000)).toBe(0);
+    const archive = String(r.lines.at(-1)?.archive);
+    const manifest = JSON.parse(readFileSync(join(archive, 'manifest.json'), 'utf8')) as { runState: string; disks: Array<{ device: string; size: number; fleecing: boolean; role: string }> };
+    expect(manifest.runState).toBe('stopped');
+    expect(manifest.disks.map((d) => [d.device, d.size, d.fleecing, d.role])).toEqual([
+      ['efidisk0', 540672, false, 'efivars'],
+      ['scsi0', 16 * MiB, false, 'disk'],
+      ['virtio1', 8 * MiB + 512, false, 'disk'],
+    ]);
+    expect(await imagePatternMatches(join(archive, 'scsi0.qcow2'), { offset: 0, length: MiB, pattern: 0x44 }, { format: 'qcow2' })).toBe(true);
+    expect(await imagePatternMatches(join(archive, 'virtio1.qcow2'), { offset: 0, length: MiB, pattern: 0x55 }, { format: 'qcow2' })).toBe(true);
+    const calls = (pve.state().calls ?? []).slice(callsBefore).map((c) => c.join(' '));
+    expect(calls).toEqual(['qm set 101 --lock backup', 'qm unlock 101']);
+    expect(JSON.parse(readFileSync(join(archive, 'definition.json'), 'utf8'))).toMatchObject({ kind: 'proxmox-vm-config', vmid: 101, config: { ide2: 'none,media=cdrom' } });
+  });
+
+  it('backs up a template without any QEMU', async () => {
+    fill('local:102/base-102-disk-0.qcow2', 'qcow2', 0x66, '2M');
+    const r = await runShear(['backup', ...hostArgs(), '--vm', '102', '--target', `dir:${target}`, '--no-fleecing', '--json'], { env: env() });
+    expect(r.code, r.stdout.slice(-3000)).toBe(0);
+    const archive = String(r.lines.at(-1)?.archive);
+    expect((JSON.parse(readFileSync(join(archive, 'manifest.json'), 'utf8')) as { runState: string }).runState).toBe('template');
+    expect(await imagePatternMatches(join(archive, 'scsi0.qcow2'), { offset: 0, length: 2 * MiB, pattern: 0x66 }, { format: 'qcow2' })).toBe(true);
+    expect(pve.state().vms['102']?.lock).toBeUndefined();
   });
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLabHost, type LabHost } from './lab-host.js';
@@ -18,6 +19,9 @@ export interface PveVmSpec {
   name: string;
   /** Disk ids become Proxmox drive keys: scsi0 → `drive-scsi0`, efidisk0 → pflash. */
   disks: DiskSpec[];
+  /** Default true. A stopped VM or template has no QEMU: its volumes are created on the storages. */
+  running?: boolean;
+  template?: boolean;
 }
 
 export interface ProxmoxLab {
@@ -25,6 +29,8 @@ export interface ProxmoxLab {
   dir: string;
   statePath: string;
   storagePath(id: 'local' | 'fast'): string;
+  /** Where the stand-in keeps a volume (what `pvesm path` prints). */
+  volumePath(volid: string): string;
   /** The stand-ins' state: VMs (with lock), volumes, and every state-changing call made. */
   state(): { vms: Record<string, { lock?: string }>; calls?: string[][]; storages: Record<string, { volumes?: Record<string, unknown> }> };
   stop(): Promise<void>;
@@ -48,7 +54,7 @@ export async function startProxmoxLab(o: { vms: PveVmSpec[] }): Promise<ProxmoxL
         // Proxmox's tools are root's commands on PATH; here the stand-ins come first.
         extraConfig: [`SetEnv PATH=${STANDINS}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin SHEAR_PVE_STATE=${statePath}`],
       },
-      vms: o.vms.map((vm) => ({ name: vm.name, disks: vm.disks })),
+      vms: o.vms.filter((vm) => vm.running !== false && !vm.template).map((vm) => ({ name: vm.name, disks: vm.disks })),
     });
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
@@ -57,7 +63,27 @@ export async function startProxmoxLab(o: { vms: PveVmSpec[] }): Promise<ProxmoxL
 
   // Each running VM's disks appear as volumes of `local`, its config names them as Proxmox does.
   const state = JSON.parse(readFileSync(statePath, 'utf8')) as { vms: Record<string, unknown>; storages: typeof storages & Record<string, { volumes?: Record<string, unknown> }> };
-  for (const spec of o.vms) {
+  for (const spec of o.vms.filter((vm) => vm.running === false || vm.template)) {
+    // qcow2 disks on `local`, raw ones on `fast`, EFI vars raw on `local`; templates use base- names.
+    const prefix = spec.template ? 'base' : 'vm';
+    const config: Record<string, string | number> = { name: spec.name, memory: 128, scsihw: 'virtio-scsi-pci', ostype: 'l26', ...(spec.template ? { template: 1 } : {}) };
+    spec.disks.forEach((disk, n) => {
+      const efi = disk.bus === 'efivars';
+      const format = efi ? 'raw' : (disk.format ?? 'qcow2');
+      const size = efi ? 540672 : disk.sizeBytes;
+      const onLocal = format === 'qcow2' || efi;
+      const volname = onLocal ? `${spec.vmid}/${prefix}-${spec.vmid}-disk-${n}.${format}` : `${prefix}-${spec.vmid}-disk-${n}`;
+      const storageId = onLocal ? 'local' : 'fast';
+      const path = onLocal ? join(storages.local.path, 'images', volname) : join(storages.fast.path, volname);
+      mkdirSync(join(path, '..'), { recursive: true });
+      execFileSync(requireTool('qemu-img', 'qemu-utils'), ['create', '-q', '-f', format, path, String(size)]);
+      ((state.storages[storageId] as { volumes?: Record<string, unknown> }).volumes ??= {})[`${storageId}:${volname}`] = { vmid: spec.vmid, format };
+      config[efi ? 'efidisk0' : disk.id] = `${storageId}:${volname},size=${Math.ceil(size / 1024)}K${efi ? ',efitype=4m' : ''}`;
+    });
+    config.ide2 = 'none,media=cdrom';
+    state.vms[String(spec.vmid)] = { name: spec.name, pid: null, template: spec.template ?? false, config };
+  }
+  for (const spec of o.vms.filter((vm) => vm.running !== false && !vm.template)) {
     const vm = lab.vm(spec.name);
     const config: Record<string, string | number> = { name: spec.name, memory: 128, scsihw: 'virtio-scsi-pci', ostype: 'l26' };
     const imagesDir = join(storages.local.path, 'images', String(spec.vmid));
@@ -78,6 +104,10 @@ export async function startProxmoxLab(o: { vms: PveVmSpec[] }): Promise<ProxmoxL
     dir,
     statePath,
     storagePath: (id) => storages[id].path,
+    volumePath: (volid) => {
+      const [sid, volname] = volid.split(':') as ['local' | 'fast', string];
+      return sid === 'local' ? join(storages.local.path, 'images', volname) : join(storages.fast.path, volname);
+    },
     state: () => JSON.parse(readFileSync(statePath, 'utf8')) as ReturnType<ProxmoxLab['state']>,
     stop: async () => {
       try {

@@ -43,7 +43,11 @@ describe('parseStorageSpec', () => {
   it('explains what is wrong with a bad spec', () => {
     expect(specError('').message).toMatch(/expected <kind>:<location>/);
     expect(specError('/var/lib/vz').message).toMatch(/expected <kind>:<location>, one of dir:\/path, lvmthin:vg\/pool, zfs:pool\/dataset/);
-    expect(specError('nfs:/mnt/x').message).toMatch(/unknown kind "nfs" \(known: dir, lvmthin, zfs\)/);
+    expect(specError('nfs:/mnt/x').message).toMatch(/unknown kind "nfs" \(known: dir, lvmthin, zfs, pve\)/);
+    expect(specError('pve:local').message).toMatch(/expected pve:<type>:<storage id>/);
+    expect(specError('pve:iscsi:lun0').message).toMatch(/cannot hold VM images/);
+    expect(parseStorageSpec('pve:lvmthin:local-lvm')).toMatchObject({ spec: 'pve:lvmthin:local-lvm', formats: ['raw'], pathBased: false });
+    expect(parseStorageSpec('pve:dir:local')).toMatchObject({ formats: ['qcow2', 'raw'], pathBased: true });
     expect(specError('DIR:/x').message).toMatch(/unknown kind "DIR"/);
 
     expect(specError('dir:').message).toMatch(/path is empty/);

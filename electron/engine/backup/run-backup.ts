@@ -171,10 +171,10 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const lock = o.platform?.lock;
     if (lock) {
       await step('lock', async () => {
-        // Recorded first: if Shear dies holding the lock, cleanup knows to release it.
-        if (o.vm.proxmox) await theJournal.step('locking', { proxmoxLock: { vmid: o.vm.proxmox.vmid } });
         const release = await lock();
         undo.push('release the backup lock', release);
+        // Recorded only once it is ours: cleanup must never release somebody else's lock.
+        if (o.vm.proxmox) await theJournal.step('locked', { proxmoxLock: { vmid: o.vm.proxmox.vmid } });
       });
     }
 

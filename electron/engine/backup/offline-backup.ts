@@ -1,0 +1,136 @@
+import type { Manifest, RunEvent, VmSummary } from '../../../shared/model.js';
+import type { HostSession } from '../hosts/host-session.js';
+import { proxmoxConfig } from '../hosts/proxmox.js';
+import { finalizeArchive, verifyTargetImage, writeArchiveFiles } from './archive.js';
+import { BackupCancelledError, BackupFailedError } from './errors.js';
+import { DEFAULT_JOURNAL_DIR, RunJournal } from './journal.js';
+import { archiveTimestamp, newRunId, safeNamePart } from './plan.js';
+import { UndoStack } from './undo-stack.js';
+
+/**
+ * A Proxmox VM with no QEMU running (stopped, or a template) cannot change while
+ * its backup lock is held, so there is nothing to fleece: each volume is copied
+ * straight from where Proxmox keeps it (`pvesm path`) with `qemu-img convert`.
+ */
+
+/** Drive keys of a Proxmox config (qemu-server PVE/QemuServer/Drive.pm: ide0-3, sata0-5, scsi0-30, virtio0-15, efidisk0, tpmstate0). */
+const DRIVE_KEY = /^(ide[0-3]|sata[0-5]|scsi(?:[0-9]|[12][0-9]|30)|virtio(?:[0-9]|1[0-5])|efidisk0|tpmstate0)$/;
+
+export interface ConfigVolume {
+  key: string;
+  volid: string;
+  role: 'disk' | 'efivars' | 'tpmstate';
+}
+
+/** The volumes a config's drives use: no CD-ROMs, no `none`, no pass-through paths (pure). */
+export function configVolumes(config: Record<string, string | number>): ConfigVolume[] {
+  const out: ConfigVolume[] = [];
+  for (const [key, raw] of Object.entries(config)) {
+    if (!DRIVE_KEY.test(key)) continue;
+    const value = String(raw);
+    const opts = value.split(',');
+    const volid = opts[0] ?? '';
+    if (opts.includes('media=cdrom') || volid === 'none' || volid === 'cdrom' || volid.startsWith('/') || !volid.includes(':')) continue;
+    out.push({ key, volid, role: key === 'efidisk0' ? 'efivars' : key === 'tpmstate0' ? 'tpmstate' : 'disk' });
+  }
+  return out.sort((a, b) => a.key.localeCompare(b.key, 'en', { numeric: true }));
+}
+
+export interface OfflineBackupOptions {
+  host: HostSession;
+  vm: VmSummary;
+  targetDir: string;
+  emit: (event: RunEvent) => void;
+  toolVersion: string;
+  journalDir?: string;
+  signal?: AbortSignal;
+  lock: () => Promise<() => Promise<void>>;
+}
+
+// `qemu-img convert -p` prints "    (12.34/100%)" with carriage returns.
+const PROGRESS = /\((\d+(?:\.\d+)?)\/100%\)/g;
+
+export async function runOfflineBackup(o: OfflineBackupOptions): Promise<{ archiveDir: string; manifest: Manifest }> {
+  const { host } = o;
+  const vmid = o.vm.proxmox?.vmid;
+  if (vmid === undefined) throw new Error(`VM ${o.vm.id} is not a Proxmox VM; only Proxmox VMs can be backed up while stopped`);
+  const now = () => Date.now();
+  const log = (level: 'info' | 'warn' | 'error', message: string, disk?: string) => o.emit({ type: 'log', level, message, time: now(), ...(disk ? { disk } : {}) });
+  const undo = new UndoStack();
+  const startedAt = new Date();
+  const runId = newRunId();
+  const vmDir = `${o.targetDir.replace(/\/+$/, '')}/${safeNamePart(o.vm.id)}`;
+  const archiveDir = `${vmDir}/${archiveTimestamp(startedAt)}`;
+  const partialDir = `${archiveDir}.partial`;
+  let partialCreated = false;
+  const journal = new RunJournal(host, {
+    formatVersion: 1, runId, host: host.label, vm: { id: o.vm.id, name: o.vm.name, pid: 0, qmpSockets: [] },
+    startedAt: startedAt.toISOString(), updatedAt: startedAt.toISOString(), state: 'preparing', steps: [], images: [], nodes: [], devices: [], jobs: [],
+    archivePartialDir: partialDir, vmPausedByShear: false,
+  }, o.journalDir ?? DEFAULT_JOURNAL_DIR);
+  const check = () => {
+    if (o.signal?.aborted) throw new BackupCancelledError();
+  };
+  try {
+    await journal.lock((m) => o.emit({ type: 'warning', message: m, time: now() }));
+    await journal.write();
+    const release = await o.lock();
+    undo.push('release the backup lock', release);
+    // Recorded only once it is ours: cleanup must never release somebody else's lock.
+    await journal.step('locked', { proxmoxLock: { vmid } });
+    const config = await proxmoxConfig(host, vmid);
+    const volumes = configVolumes(config);
+    if (volumes.length === 0) throw new Error(`VM ${vmid} has no disks to back up`);
+    log('info', `VM ${vmid} is ${o.vm.proxmox?.template ? 'a template' : 'stopped'}: copying ${volumes.length} volume(s) directly, no fleecing needed`);
+    await host.execChecked(['sh', '-c', 'mkdir -p -- "$1" && mkdir -- "$2"', 'shear-archive', vmDir, partialDir]);
+    partialCreated = true;
+    const disks: Manifest['disks'] = [];
+    for (const v of volumes) {
+      check();
+      const path = (await host.execChecked(['pvesm', 'path', v.volid])).stdout.trim();
+      // The format Proxmox names the volume with, never a probe: a raw volume could look like anything.
+      const format = /\.qcow2$/.test(v.volid) ? 'qcow2' : /\.vmdk$/.test(v.volid) ? 'vmdk' : 'raw';
+      const info = JSON.parse((await host.execChecked(['qemu-img', 'info', '--output=json', '-f', format, path])).stdout) as { 'virtual-size': number };
+      const file = `${safeNamePart(v.key)}.qcow2`;
+      let lastPct = -1;
+      await host.execChecked(['qemu-img', 'convert', '-p', '-f', format, '-O', 'qcow2', path, `${partialDir}/${file}`], {
+        ...(o.signal ? { signal: o.signal } : {}),
+        onStdout: (chunk) => {
+          for (const m of chunk.toString().matchAll(PROGRESS)) {
+            const pct = Math.floor(Number(m[1]));
+            if (pct === lastPct) continue;
+            lastPct = pct;
+            o.emit({ type: 'progress', disk: v.key, done: Math.round((info['virtual-size'] * pct) / 100), total: info['virtual-size'], time: now() });
+          }
+        },
+      });
+      o.emit({ type: 'progress', disk: v.key, done: info['virtual-size'], total: info['virtual-size'], time: now() });
+      await verifyTargetImage(host, `${partialDir}/${file}`, info['virtual-size']);
+      disks.push({ device: v.key, file, format: 'qcow2', size: info['virtual-size'], fleecing: false, role: v.role });
+      log('info', `${v.volid} copied (${info['virtual-size']} bytes)`, v.key);
+    }
+    const manifest: Manifest = {
+      formatVersion: 1, tool: { name: 'shear', version: o.toolVersion }, vm: { id: o.vm.id, name: o.vm.name }, host: host.label,
+      startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), qemuVersion: '', runState: o.vm.proxmox?.template ? 'template' : 'stopped',
+      pauseMs: 0, fsFreeze: 'no-agent', definition: 'definition.json', disks,
+    };
+    await writeArchiveFiles(host, partialDir, { kind: 'proxmox-vm-config', vmid, config }, manifest);
+    await finalizeArchive(host, partialDir, archiveDir);
+    partialCreated = false;
+    const report = await undo.unwind({ ok: true }, (m) => o.emit({ type: 'warning', message: m, time: now() }));
+    if (report.failed.length > 0) throw new BackupFailedError(`releasing the lock failed: ${report.failed.map((f) => f.error).join('; ')}`, report.failed);
+    await journal.remove();
+    o.emit({ type: 'result', ok: true, archive: archiveDir, time: now() });
+    return { archiveDir, manifest };
+  } catch (err) {
+    const error = err instanceof Error ? err : new Error(String(err));
+    log('error', error.message);
+    const report = await undo.unwind({ ok: false }, (m) => o.emit({ type: 'warning', message: m, time: now() }));
+    if (partialCreated) await host.execChecked(['rm', '-rf', '--', partialDir]).catch((e: unknown) => report.failed.push({ name: `remove ${partialDir}`, error: (e as Error).message }));
+    if (report.failed.length === 0) await journal.remove().catch(() => undefined);
+    else await journal.release().catch(() => undefined);
+    o.emit({ type: 'result', ok: false, error: error.message, time: now() });
+    if (error instanceof BackupCancelledError || o.signal?.aborted) throw new BackupCancelledError();
+    throw new BackupFailedError(error.message, report.failed, { cause: error });
+  }
+}
