@@ -48,7 +48,11 @@ const storageSpecSchema = z
 const fleecingSchema = z
   .object({ storage: storageSpecSchema, format: z.enum(['auto', 'qcow2', 'raw']) })
   .nullable();
-const targetSchema = z.string().trim().regex(/^dir:\//, 'target must be dir:/absolute/path').max(4096);
+const targetSchema = z
+  .string()
+  .trim()
+  .regex(/^(dir:\/|[A-Za-z][A-Za-z0-9\-_.]*$)/, 'target must be dir:/absolute/path or a Proxmox backup storage id')
+  .max(4096);
 const idSchema = z.string().min(1).max(200);
 
 export const backupRequestSchema = z.object({

@@ -19,7 +19,7 @@ import { createRenderer, type Renderer } from './render.js';
 const USAGE = `shear — point-in-time backups of running QEMU VMs with backup fleecing
 
   shear vms     --host USER@HOST [--port N] [--identity FILE] [--known-hosts FILE] [--accept-new] [--json]
-  shear backup  --host ... --vm ID|NAME --target dir:PATH
+  shear backup  --host ... --vm ID|NAME --target dir:PATH|PVE-STORAGE
                 [--fleecing-storage STORAGE | --no-fleecing] [--fleecing-format auto|qcow2|raw]
                 [--bwlimit MiB/s] [--json]
   shear leftovers --host ... [--fleecing-storage STORAGE]... [--json]
@@ -223,9 +223,10 @@ async function commandVms(v: Values, log: Logger): Promise<number> {
 async function commandBackup(v: Values, render: Renderer, log: Logger): Promise<number> {
   const args = hostArgs(v);
   if (!v.vm) throw new UsageError('--vm is required');
-  if (!v.target) throw new UsageError('--target is required (dir:PATH)');
-  if (!v.target.startsWith('dir:') || !v.target.slice(4).startsWith('/')) {
-    throw new UsageError(`--target must be dir:/absolute/path, not "${v.target}"`);
+  if (!v.target) throw new UsageError('--target is required (dir:PATH, or a Proxmox backup storage id)');
+  const target = v.target;
+  if (target.includes(':') ? !target.startsWith('dir:/') : !/^[A-Za-z][A-Za-z0-9\-_.]*$/.test(target)) {
+    throw new UsageError(`--target must be dir:/absolute/path (or a Proxmox storage id), not "${target}"`);
   }
   if (v['no-fleecing'] && v['fleecing-storage']) throw new UsageError('--no-fleecing and --fleecing-storage exclude each other');
   if (!v['no-fleecing'] && !v['fleecing-storage']) throw new UsageError('give --fleecing-storage STORAGE, or --no-fleecing');
@@ -257,6 +258,7 @@ async function commandBackup(v: Values, render: Renderer, log: Logger): Promise<
     host = await connectHost(args, log);
     const driver = await hostDriver(host);
     const storage = (await resolveStorages(driver, specs))[0] ?? null;
+    const targetDir = await driver.resolveTarget(target);
     const vms = await driver.listVms();
     const vm = vms.find((x) => x.id === v.vm) ?? vms.find((x) => x.name === v.vm);
     if (!vm) throw new Error(`no VM "${v.vm}" on ${host.label} (found: ${vms.map((x) => x.id).join(', ') || 'none'})`);
@@ -265,7 +267,7 @@ async function commandBackup(v: Values, render: Renderer, log: Logger): Promise<
       // Stopped VM or template: nothing runs, nothing to fleece; copied straight from its volumes.
       if (!vm.proxmox || !platform?.lock) throw new Error(`VM ${vm.id} has no QMP monitor (not running?)`);
       await runOfflineBackup({
-        host, vm, targetDir: v.target.slice(4), emit: render.event, toolVersion: toolVersion(), journalDir: journalDir(), signal: controller.signal, lock: platform.lock,
+        host, vm, targetDir, emit: render.event, toolVersion: toolVersion(), journalDir: journalDir(), signal: controller.signal, lock: platform.lock,
       });
       return 0;
     }
@@ -273,7 +275,7 @@ async function commandBackup(v: Values, render: Renderer, log: Logger): Promise<
       ...(platform ? { platform } : {}),
       host,
       vm,
-      targetDir: v.target.slice(4),
+      targetDir,
       fleecing: storage ? { storage, format } : null,
       bwlimit,
       signal: controller.signal,

@@ -254,7 +254,7 @@ export class ShearService {
         runId: '00000000',
         startedAt: new Date(),
         fleecing: storage && request.fleecing ? { storage, format: request.fleecing.format } : null,
-        targetDir: request.target.slice(4),
+        targetDir: await driver.resolveTarget(request.target),
       });
       for (const d of plan.disks) {
         if (d.fleece) preview.images.push({ vmId, device: d.disk.device, name: d.fleece.imageName, path: d.fleece.imagePath, format: d.fleece.format, sizeBytes: d.disk.sizeBytes });
@@ -273,6 +273,7 @@ export class ShearService {
     const session = await this.session(request.hostId);
     const driver = await this.driver(request.hostId);
     const storage = request.fleecing ? await driver.resolveStorage(request.fleecing.storage) : null;
+    const targetDir = await driver.resolveTarget(request.target);
     const all = await driver.listVms();
     const vms = request.vmIds.map((id) => {
       const vm = all.find((v) => v.id === id);
@@ -291,7 +292,7 @@ export class ShearService {
           if (vm.qmpSockets.length === 0 && platform?.lock) {
             // A stopped Proxmox VM or template: copied straight from its volumes, no fleecing needed.
             await runOfflineBackup({
-              host: session, vm, targetDir: request.target.slice(4), emit: (e) => this.runs.apply(id, vm.id, e),
+              host: session, vm, targetDir, emit: (e) => this.runs.apply(id, vm.id, e),
               toolVersion: this.o.version, journalDir: this.journalDir, signal, lock: platform.lock,
             });
             continue;
@@ -300,7 +301,7 @@ export class ShearService {
             ...(platform ? { platform } : {}),
             host: session,
             vm,
-            targetDir: request.target.slice(4),
+            targetDir,
             fleecing: storage && request.fleecing ? { storage, format: request.fleecing.format } : null,
             ...(request.bwlimitMiB ? { bwlimit: Math.round(request.bwlimitMiB * 1024 * 1024) } : {}),
             signal,

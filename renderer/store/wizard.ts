@@ -158,7 +158,7 @@ export function validateWizardStep(w: WizardData, step: WizardStep): WizardError
       break;
     }
     case 'target':
-      if (!/^dir:\//.test(w.target.trim())) errors.target = 'The target must start with dir:/ (for example dir:/mnt/backup).';
+      if (!/^(dir:\/|[A-Za-z][A-Za-z0-9\-_.]*$)/.test(w.target.trim())) errors.target = 'The target must be dir:/absolute/path (for example dir:/mnt/backup) or a Proxmox backup storage id.';
       if (parseBwlimit(w.bwlimit) === 'invalid') errors.bwlimit = 'The bandwidth limit must be a positive number of MiB/s, or empty for no limit.';
       break;
     case 'review':

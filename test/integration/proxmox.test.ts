@@ -24,6 +24,7 @@ beforeAll(async () => {
       {
         vmid: 100,
         name: 'pve-web',
+        tpm: true,
         disks: [
           { id: 'scsi0', bus: 'scsi', format: 'qcow2', sizeBytes: 32 * MiB },
           { id: 'scsi1', bus: 'scsi', format: 'raw', sizeBytes: 32 * MiB + 512 },
@@ -110,6 +111,7 @@ describe('Proxmox VE host', () => {
       ['local', '100', 'vm-100-fleece-1.qcow2', '32769', 'qcow2'],
     ]);
     expect(pve.state().vms['100']?.lock).toBeUndefined();
+    expect(r.lines.some((l) => l.type === 'warning' && /TPM state \(tpmstate0\), held by swtpm/.test(String(l.message)))).toBe(true);
     await expectPristine(vm(), before);
   });
 
@@ -203,11 +205,14 @@ describe('Proxmox VMs without QEMU', () => {
     expect(JSON.parse(readFileSync(join(archive, 'definition.json'), 'utf8'))).toMatchObject({ kind: 'proxmox-vm-config', vmid: 101, config: { ide2: 'none,media=cdrom' } });
   });
 
-  it('backs up a template without any QEMU', async () => {
+  it('backs up a template without any QEMU, into a Proxmox backup storage', async () => {
     fill('local:102/base-102-disk-0.qcow2', 'qcow2', 0x66, '2M');
-    const r = await runShear(['backup', ...hostArgs(), '--vm', '102', '--target', `dir:${target}`, '--no-fleecing', '--json'], { env: env() });
+    const r = await runShear(['backup', ...hostArgs(), '--vm', '102', '--target', 'local', '--no-fleecing', '--json'], { env: env() });
     expect(r.code, r.stdout.slice(-3000)).toBe(0);
     const archive = String(r.lines.at(-1)?.archive);
+    expect(archive.startsWith(`${pve.storagePath('local')}/shear-backups/102/`)).toBe(true);
+    const refused = await runShear(['backup', ...hostArgs(), '--vm', '102', '--target', 'fast', '--no-fleecing', '--json'], { env: env() });
+    expect(refused.lines.at(-1)).toMatchObject({ ok: false, error: expect.stringMatching(/"fast" does not take backups/) });
     expect((JSON.parse(readFileSync(join(archive, 'manifest.json'), 'utf8')) as { runState: string }).runState).toBe('template');
     expect(await imagePatternMatches(join(archive, 'scsi0.qcow2'), { offset: 0, length: 2 * MiB, pattern: 0x66 }, { format: 'qcow2' })).toBe(true);
     expect(pve.state().vms['102']?.lock).toBeUndefined();

@@ -22,6 +22,8 @@ export interface PveVmSpec {
   /** Default true. A stopped VM or template has no QEMU: its volumes are created on the storages. */
   running?: boolean;
   template?: boolean;
+  /** Adds a `tpmstate0` volume to the config (swtpm's state: no QEMU drive while running). */
+  tpm?: boolean;
 }
 
 export interface ProxmoxLab {
@@ -95,6 +97,12 @@ export async function startProxmoxLab(o: { vms: PveVmSpec[] }): Promise<ProxmoxL
       const size = `${Math.ceil(disk.sizeBytes / 1024)}K`;
       config[disk.bus === 'efivars' ? 'efidisk0' : disk.id] = `local:${volname},size=${size}${disk.bus === 'efivars' ? ',efitype=4m' : ''}`;
     });
+    if (spec.tpm) {
+      const volname = `${spec.vmid}/vm-${spec.vmid}-disk-${vm.disks.length}.raw`;
+      execFileSync(requireTool('qemu-img', 'qemu-utils'), ['create', '-q', '-f', 'raw', join(storages.local.path, 'images', volname), '4M']);
+      ((state.storages.local as { volumes?: Record<string, unknown> }).volumes ??= {})[`local:${volname}`] = { vmid: spec.vmid, format: 'raw' };
+      config.tpmstate0 = `local:${volname},size=4M,version=v2.0`;
+    }
     state.vms[String(spec.vmid)] = { name: spec.name, pid: vm.pid, template: false, config };
   }
   writeFileSync(statePath, JSON.stringify(state, null, 1));

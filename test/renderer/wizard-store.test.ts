@@ -64,7 +64,7 @@ describe('wizard rules (pure)', () => {
   });
 
   it('requires a dir:/ target and a positive bandwidth limit, if any', () => {
-    expect(validateWizardStep(wizard({ target: '/mnt/backup' }), 'target').target).toMatch(/must start with dir:\//);
+    expect(validateWizardStep(wizard({ target: '/mnt/backup' }), 'target').target).toMatch(/must be dir:\/absolute\/path/);
     expect(validateWizardStep(wizard({ target: 'dir:/mnt/backup' }), 'target')).toEqual({});
     expect(validateWizardStep(wizard({ target: 'dir:/mnt/backup', bwlimit: '-5' }), 'target').bwlimit).toMatch(/positive/);
     expect(buildBackupRequest(wizard({ target: ' dir:/mnt/backup ', bwlimit: '50' }))).toMatchObject({ target: 'dir:/mnt/backup', bwlimitMiB: 50 });
@@ -72,7 +72,7 @@ describe('wizard rules (pure)', () => {
   });
 
   it('names the first invalid step', () => {
-    const { firstInvalid, errors } = validateWizardUpTo(wizard({ selectedVmIds: [], target: 'x' }), 'review');
+    const { firstInvalid, errors } = validateWizardUpTo(wizard({ selectedVmIds: [], target: 'x/y' }), 'review');
     expect(firstInvalid).toBe('vms');
     expect(Object.keys(errors).sort()).toEqual(['storage', 'target', 'vms']);
   });

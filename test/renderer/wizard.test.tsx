@@ -109,7 +109,7 @@ describe('backup wizard', () => {
     next();
     fireEvent.change(screen.getByLabelText('Backup target'), { target: { value: '/mnt/backup' } });
     next();
-    expect(screen.getByRole('alert').textContent).toMatch(/must start with dir:\//);
+    expect(screen.getByRole('alert').textContent).toMatch(/must be dir:\/absolute\/path/);
     fireEvent.change(screen.getByLabelText('Backup target'), { target: { value: 'dir:/mnt/backup' } });
     fireEvent.change(screen.getByLabelText('Bandwidth limit (MiB/s)'), { target: { value: '25' } });
     next();

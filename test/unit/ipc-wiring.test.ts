@@ -43,7 +43,7 @@ describe('IPC registration', () => {
       ok: false,
       error: { name: 'ValidationError', message: expect.stringMatching(/hosts:save: invalid request: host\.name: name is required; host\.address: .*; host\.port/) },
     });
-    expect(await handlers.get('backup:start')?.(trusted, { hostId: 'h', vmIds: [], fleecing: null, target: 'relative' })).toMatchObject({
+    expect(await handlers.get('backup:start')?.(trusted, { hostId: 'h', vmIds: [], fleecing: null, target: 'relative/path' })).toMatchObject({
       ok: false,
       error: { message: expect.stringMatching(/vmIds: choose at least one VM; target: target must be dir:\/absolute\/path/) },
     });

@@ -51,6 +51,8 @@ export interface BackupOptions {
   platform?: {
     lock?: () => Promise<() => Promise<void>>;
     definition?: () => Promise<Record<string, unknown>>;
+    /** What this platform knows the backup will miss, said before it starts. */
+    warnings?: () => Promise<string[]>;
   };
   /** Called after each lifecycle step completed (crash tests stop the process here). */
   afterStep?: (step: string) => Promise<void> | void;
@@ -120,6 +122,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     });
     const socket = vm.qmpSockets[0] as string;
     lease = new QmpLease(host.qmp, socket);
+    for (const w of (await o.platform?.warnings?.()) ?? []) warn(w);
     if (vm.disks.length === 0) throw new Error(`VM ${vm.name} has no writable disks to back up`);
 
     let fleecing = o.fleecing;

@@ -3,7 +3,7 @@ import type { BackupOptions } from '../backup/run-backup.js';
 import { parseStorageSpec, type Storage } from '../storage/storage.js';
 import { listVms } from './discovery.js';
 import type { HostSession } from './host-session.js';
-import { isProxmox, listProxmoxVms, lockForBackup, proxmoxConfig, proxmoxStorageById } from './proxmox.js';
+import { isProxmox, listProxmoxVms, lockForBackup, proxmoxBackupFolder, proxmoxConfig, proxmoxStorageById } from './proxmox.js';
 
 /** What differs between a plain QEMU host and a Proxmox VE host, chosen once per host. */
 export interface HostDriver {
@@ -12,6 +12,12 @@ export interface HostDriver {
   /** `dir:/…`, `lvmthin:…`, `zfs:…`, `pve:<type>:<id>`, or on Proxmox a plain storage id. */
   resolveStorage(spec: string): Promise<Storage>;
   platformFor(vm: VmSummary): BackupOptions['platform'];
+  /** `dir:/path`, or on Proxmox the id of a storage with backup content: the archive folder. */
+  resolveTarget(spec: string): Promise<string>;
+}
+
+function dirTarget(spec: string): string | null {
+  return spec.startsWith('dir:/') ? spec.slice(4) : null;
 }
 
 export async function hostDriver(host: HostSession): Promise<HostDriver> {
@@ -20,12 +26,18 @@ export async function hostDriver(host: HostSession): Promise<HostDriver> {
       kind: 'proxmox',
       listVms: () => listProxmoxVms(host),
       resolveStorage: async (spec) => (spec.includes(':') ? parseStorageSpec(spec) : proxmoxStorageById(host, spec)),
+      resolveTarget: async (spec) => dirTarget(spec) ?? proxmoxBackupFolder(host, spec),
       platformFor: (vm) => {
         const vmid = vm.proxmox?.vmid;
         if (vmid === undefined) return undefined;
         return {
           lock: () => lockForBackup(host, vmid),
           definition: async () => ({ kind: 'proxmox-vm-config', vmid, config: await proxmoxConfig(host, vmid) }),
+          // A running VM's TPM state belongs to swtpm, not to QEMU's block layer, so no job can copy it.
+          warnings: async () =>
+            'tpmstate0' in (await proxmoxConfig(host, vmid))
+              ? [`VM ${vmid} has TPM state (tpmstate0), held by swtpm while it runs: it is not in this backup (back the VM up while stopped to include it)`]
+              : [],
         };
       },
     };
@@ -38,5 +50,10 @@ export async function hostDriver(host: HostSession): Promise<HostDriver> {
       return parseStorageSpec(spec);
     },
     platformFor: () => undefined,
+    resolveTarget: async (spec) => {
+      const dir = dirTarget(spec);
+      if (!dir) throw new Error(`target "${spec}": this is not a Proxmox VE host; give dir:/absolute/path`);
+      return dir;
+    },
   };
 }

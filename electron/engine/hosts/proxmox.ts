@@ -97,3 +97,17 @@ export async function proxmoxStorageById(host: HostSession, id: string): Promise
   if (!found.active) throw new Error(`${host.label}: Proxmox storage "${id}" is not active`);
   return found.storage;
 }
+
+/** Storage types whose backup content lives in a folder Shear can write archives into. */
+const FOLDER_TYPES = new Set(['dir', 'nfs', 'cifs', 'btrfs', 'glusterfs', 'cephfs']);
+
+/**
+ * A Proxmox storage with `backup` content as the archive target: Shear's archives
+ * go to `<storage path>/shear-backups`, beside (not among) vzdump's own files in dump/.
+ */
+export async function proxmoxBackupFolder(host: HostSession, id: string): Promise<string> {
+  const cfg = await pvesh<{ type: string; content?: string; path?: string }>(host, `/storage/${id}`);
+  if (!(cfg.content ?? '').split(',').includes('backup')) throw new Error(`${host.label}: Proxmox storage "${id}" does not take backups (content: ${cfg.content ?? 'none'})`);
+  if (!FOLDER_TYPES.has(cfg.type) || !cfg.path) throw new Error(`${host.label}: Proxmox storage "${id}" (${cfg.type}) has no folder Shear can write archives into`);
+  return `${cfg.path.replace(/\/+$/, '')}/shear-backups`;
+}
