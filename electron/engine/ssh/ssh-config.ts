@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import SSHConfig from 'ssh-config';
+import type { SshConfigHost } from '../../../shared/contract.js';
 
 /**
  * Resolves a host alias the way `ssh` does from `~/.ssh/config`, through the
@@ -167,16 +168,7 @@ export function resolveSshTarget(alias: string, options: ResolveOptions = {}): R
   return resolveHop(alias, explicit, new Set());
 }
 
-export interface SshConfigHost {
-  alias: string;
-  host: string;
-  port: number;
-  user: string;
-  /** The first IdentityFile, if the config names one. */
-  identityFile: string | null;
-  /** Jump hosts on the way (ProxyJump), outermost first, as `user@host:port`. */
-  jumps: string[];
-}
+export type { SshConfigHost };
 
 /**
  * The concrete hosts of ~/.ssh/config (patterns with `*`, `?` or `!` are not
