@@ -4,12 +4,12 @@ import type { Leftover, RunEvent, VmDetails, VmSummary } from '../../shared/mode
 import { BackupCancelledError, runBackup } from '../engine/backup/run-backup.js';
 import { runOfflineBackup } from '../engine/backup/offline-backup.js';
 import type { FleecingFormatChoice } from '../engine/backup/plan.js';
-import { hostDriver, type HostDriver } from '../engine/hosts/host-driver.js';
+import { detailsWithoutQemu, hostDriver, resolveStorages } from '../engine/hosts/host-driver.js';
 import type { SshHostSession } from '../engine/hosts/host-session.js';
 import { inspectVm } from '../engine/hosts/vm-inspect.js';
 import type { Logger } from '../engine/log.js';
 import { SshError } from '../engine/ssh/errors.js';
-import { parseStorageSpec, type Storage } from '../engine/storage/storage.js';
+import { parseStorageSpec } from '../engine/storage/storage.js';
 import { DEFAULT_JOURNAL_DIR } from '../engine/backup/journal.js';
 import { cleanupLeftovers } from '../engine/leftovers/cleanup.js';
 import { scanLeftovers } from '../engine/leftovers/scan.js';
@@ -112,12 +112,6 @@ function storageSpecs(v: Values): string[] {
   return specs;
 }
 
-async function resolveStorages(driver: HostDriver, specs: string[]): Promise<Storage[]> {
-  const out: Storage[] = [];
-  for (const spec of specs) out.push(await driver.resolveStorage(spec));
-  return out;
-}
-
 const journalDir = () => process.env.SHEAR_JOURNAL_DIR ?? DEFAULT_JOURNAL_DIR;
 
 function printLeftover(item: Leftover): void {
@@ -200,7 +194,7 @@ async function commandVms(v: Values, log: Logger): Promise<number> {
     }
     if (v.json) {
       for (const d of details) process.stdout.write(`${JSON.stringify({ type: 'vm', ...d })}\n`);
-      for (const d of notRunning) process.stdout.write(`${JSON.stringify({ type: 'vm', ...d, runState: d.proxmox?.status ?? 'stopped', disks: [] })}\n`);
+      for (const d of notRunning) process.stdout.write(`${JSON.stringify({ type: 'vm', ...detailsWithoutQemu(d) })}\n`);
     } else if (details.length === 0 && notRunning.length === 0) {
       process.stdout.write(`no QEMU VMs with a QMP monitor found on ${host.label}\n`);
     } else {

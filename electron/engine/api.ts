@@ -30,7 +30,7 @@ import { KnownHostsFile } from './ssh/known-hosts.js';
 import { sshTargetFor } from './ssh/target.js';
 import { listSshConfigHosts } from './ssh/ssh-config.js';
 import type { Storage } from './storage/storage.js';
-import { hostDriver, type HostDriver } from './hosts/host-driver.js';
+import { detailsWithoutQemu, hostDriver, resolveStorages, type HostDriver } from './hosts/host-driver.js';
 
 export interface ShearServiceOptions {
   /** The app's data folder: hosts.json, known_hosts, history.json. */
@@ -119,7 +119,7 @@ export class ShearService {
       for (const vm of await (await this.driver(hostId)).listVms()) {
         if (vm.qmpSockets.length === 0) {
           // Stopped VMs and templates (Proxmox) are listed; their disks come from QEMU only when running.
-          out.push({ ...vm, runState: vm.proxmox?.template ? 'template' : (vm.proxmox?.status ?? 'stopped'), qemuVersion: '', disks: [] });
+          out.push(detailsWithoutQemu(vm));
           continue;
         }
         try {
@@ -171,11 +171,9 @@ export class ShearService {
   }
 
   private async storages(hostId: string, specs: string[]): Promise<Storage[]> {
-    const driver = await this.driver(hostId);
-    const out: Storage[] = [];
-    for (const spec of specs) out.push(await driver.resolveStorage(spec));
-    return out;
+    return resolveStorages(await this.driver(hostId), specs);
   }
+
 
   private async dropSession(id: string): Promise<void> {
     this.drivers.delete(id);

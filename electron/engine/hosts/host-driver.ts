@@ -1,4 +1,4 @@
-import type { VmSummary } from '../../../shared/model.js';
+import type { VmDetails, VmSummary } from '../../../shared/model.js';
 import type { BackupOptions } from '../backup/run-backup.js';
 import { parseStorageSpec, type Storage } from '../storage/storage.js';
 import { listVms } from './discovery.js';
@@ -56,4 +56,16 @@ export async function hostDriver(host: HostSession): Promise<HostDriver> {
       return dir;
     },
   };
+}
+
+/** Resolves each storage spec in turn (the CLI's flags, the desktop's requests). */
+export async function resolveStorages(driver: HostDriver, specs: string[]): Promise<Storage[]> {
+  const out: Storage[] = [];
+  for (const spec of specs) out.push(await driver.resolveStorage(spec));
+  return out;
+}
+
+/** A VM no QEMU runs (a stopped Proxmox VM or template): listed, but its disks are only known from QEMU. */
+export function detailsWithoutQemu(vm: VmSummary): VmDetails {
+  return { ...vm, runState: vm.proxmox?.template ? 'template' : (vm.proxmox?.status ?? 'stopped'), qemuVersion: '', disks: [] };
 }
