@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { imagePatternMatches } from '../lab/image.js';
-import { startProxmoxLab, type ProxmoxLab } from '../lab/proxmox-lab.js';
+import { startProxmoxLab, tpmPattern, type ProxmoxLab } from '../lab/proxmox-lab.js';
 import { expectPristine, labFolder, MiB, snapshotState } from '../support/backup-harness.js';
 import { expectPointInTime, seedBeforeBackup, writeDuringCopy } from '../support/backup-scenario.js';
 import { labCli, runShear } from '../support/cli-runner.js';
@@ -35,6 +35,7 @@ beforeAll(async () => {
         vmid: 101,
         name: 'pve-stopped',
         running: false,
+        inactive: true,
         disks: [
           { id: 'scsi0', bus: 'scsi', format: 'qcow2', sizeBytes: 16 * MiB },
           { id: 'virtio1', bus: 'virtio', format: 'raw', sizeBytes: 8 * MiB + 512 },
@@ -98,7 +99,11 @@ describe('Proxmox VE host', () => {
     expect(definition).toMatchObject({ kind: 'proxmox-vm-config', vmid: 100, config: { name: 'pve-web', scsi0: expect.stringMatching(/^local:100\/vm-100-disk-\d\.qcow2/) } });
     const manifest = JSON.parse(readFileSync(join(archive, 'manifest.json'), 'utf8')) as { vm: { id: string }; disks: Array<{ device: string; fleecing: boolean }> };
     expect(manifest.vm.id).toBe('100');
-    expect(manifest.disks.map((d) => [d.device, d.fleecing])).toEqual([['efidisk0', false], ['scsi0', true], ['scsi1', true]]);
+    expect(manifest.disks.map((d) => [d.device, d.fleecing])).toEqual([['efidisk0', false], ['scsi0', true], ['scsi1', true], ['tpmstate0', false]]);
+    // The TPM state (swtpm's, no QEMU drive) is copied from its volume, opened read-only for the run.
+    const tpmVolume = pve.volumePath(String(definition.config.tpmstate0).split(',')[0] ?? '');
+    expect(readFileSync(tpmVolume).equals(tpmPattern(4 * MiB))).toBe(true);
+    execFileSync('qemu-img', ['compare', '-q', '-f', 'raw', '-F', 'qcow2', tpmVolume, join(archive, 'tpmstate0.qcow2')]);
     const calls = pve.state().calls ?? [];
     const lockAt = calls.findIndex((c) => c.join(' ') === 'qm set 100 --lock backup');
     const unlockAt = calls.findIndex((c) => c.join(' ') === 'qm unlock 100');
@@ -111,7 +116,6 @@ describe('Proxmox VE host', () => {
       ['local', '100', 'vm-100-fleece-1.qcow2', '32769', 'qcow2'],
     ]);
     expect(pve.state().vms['100']?.lock).toBeUndefined();
-    expect(r.lines.some((l) => l.type === 'warning' && /TPM state \(tpmstate0\), held by swtpm/.test(String(l.message)))).toBe(true);
     await expectPristine(vm(), before);
   });
 
@@ -184,7 +188,7 @@ describe('Proxmox VMs without QEMU', () => {
   const fill = (volid: string, format: string, pattern: number, length: string) =>
     execFileSync('qemu-io', ['-f', format, pve.volumePath(volid), '-c', `write -P ${pattern} 0 ${length}`]);
 
-  it('backs up a stopped VM straight from its volumes under the backup lock', async () => {
+  it('backs up a stopped VM straight from its volumes under the backup lock, activating an inactive LV for the copy', async () => {
     fill('local:101/vm-101-disk-0.qcow2', 'qcow2', 0x44, '1M');
     fill('fast:vm-101-disk-1', 'raw', 0x55, '1M');
     const callsBefore = (pve.state().calls ?? []).length;
@@ -201,7 +205,8 @@ describe('Proxmox VMs without QEMU', () => {
     expect(await imagePatternMatches(join(archive, 'scsi0.qcow2'), { offset: 0, length: MiB, pattern: 0x44 }, { format: 'qcow2' })).toBe(true);
     expect(await imagePatternMatches(join(archive, 'virtio1.qcow2'), { offset: 0, length: MiB, pattern: 0x55 }, { format: 'qcow2' })).toBe(true);
     const calls = (pve.state().calls ?? []).slice(callsBefore).map((c) => c.join(' '));
-    expect(calls).toEqual(['qm set 101 --lock backup', 'qm unlock 101']);
+    expect(calls).toEqual(['qm set 101 --lock backup', 'lvchange -ay -K pve/vm-101-disk-1', 'lvchange -an pve/vm-101-disk-1', 'qm unlock 101']);
+    expect(pve.volumePath('fast:vm-101-disk-1')).toContain('/.inactive/');
     expect(JSON.parse(readFileSync(join(archive, 'definition.json'), 'utf8'))).toMatchObject({ kind: 'proxmox-vm-config', vmid: 101, config: { ide2: 'none,media=cdrom' } });
   });
 

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLabHost, type LabHost } from './lab-host.js';
 import { requireTool, tempDir } from './tools.js';
@@ -22,8 +22,17 @@ export interface PveVmSpec {
   /** Default true. A stopped VM or template has no QEMU: its volumes are created on the storages. */
   running?: boolean;
   template?: boolean;
-  /** Adds a `tpmstate0` volume to the config (swtpm's state: no QEMU drive while running). */
+  /** Adds a `tpmstate0` volume to the config (swtpm's state: no QEMU drive while running), filled with `tpmPattern`. */
   tpm?: boolean;
+  /** Stopped VMs: their `fast` (LVM) volumes are inactive, as after `qm stop` on plain LVM or for a template's thin volumes. */
+  inactive?: boolean;
+}
+
+/** The TPM state volume's content: byte i is (i * 7 + 3) mod 251, so any misplaced block shows. */
+export function tpmPattern(size: number): Buffer {
+  const b = Buffer.alloc(size);
+  for (let i = 0; i < size; i++) b[i] = (i * 7 + 3) % 251;
+  return b;
 }
 
 export interface ProxmoxLab {
@@ -31,7 +40,7 @@ export interface ProxmoxLab {
   dir: string;
   statePath: string;
   storagePath(id: 'local' | 'fast'): string;
-  /** Where the stand-in keeps a volume (what `pvesm path` prints). */
+  /** Where the stand-in keeps a volume's data now (what `pvesm path` prints, or where an inactive LV waits). */
   volumePath(volid: string): string;
   /** The stand-ins' state: VMs (with lock), volumes, and every state-changing call made. */
   state(): { vms: Record<string, { lock?: string }>; calls?: string[][]; storages: Record<string, { volumes?: Record<string, unknown> }> };
@@ -43,7 +52,7 @@ export async function startProxmoxLab(o: { vms: PveVmSpec[] }): Promise<ProxmoxL
   const dir = await tempDir('shear-pve-');
   const storages = {
     local: { type: 'dir', content: 'images,iso,backup', path: join(dir, 'local') },
-    fast: { type: 'lvmthin', content: 'images', path: join(dir, 'fast') },
+    fast: { type: 'lvmthin', content: 'images', path: join(dir, 'fast'), vgname: 'pve', thinpool: 'data' },
   };
   for (const s of Object.values(storages)) mkdirSync(s.path, { recursive: true });
   const statePath = join(dir, 'pve-state.json');
@@ -76,7 +85,7 @@ export async function startProxmoxLab(o: { vms: PveVmSpec[] }): Promise<ProxmoxL
       const onLocal = format === 'qcow2' || efi;
       const volname = onLocal ? `${spec.vmid}/${prefix}-${spec.vmid}-disk-${n}.${format}` : `${prefix}-${spec.vmid}-disk-${n}`;
       const storageId = onLocal ? 'local' : 'fast';
-      const path = onLocal ? join(storages.local.path, 'images', volname) : join(storages.fast.path, volname);
+      const path = onLocal ? join(storages.local.path, 'images', volname) : join(storages.fast.path, spec.inactive ? '.inactive' : '', volname);
       mkdirSync(join(path, '..'), { recursive: true });
       execFileSync(requireTool('qemu-img', 'qemu-utils'), ['create', '-q', '-f', format, path, String(size)]);
       ((state.storages[storageId] as { volumes?: Record<string, unknown> }).volumes ??= {})[`${storageId}:${volname}`] = { vmid: spec.vmid, format };
@@ -99,7 +108,7 @@ export async function startProxmoxLab(o: { vms: PveVmSpec[] }): Promise<ProxmoxL
     });
     if (spec.tpm) {
       const volname = `${spec.vmid}/vm-${spec.vmid}-disk-${vm.disks.length}.raw`;
-      execFileSync(requireTool('qemu-img', 'qemu-utils'), ['create', '-q', '-f', 'raw', join(storages.local.path, 'images', volname), '4M']);
+      writeFileSync(join(storages.local.path, 'images', volname), tpmPattern(4 * 1024 * 1024));
       ((state.storages.local as { volumes?: Record<string, unknown> }).volumes ??= {})[`local:${volname}`] = { vmid: spec.vmid, format: 'raw' };
       config.tpmstate0 = `local:${volname},size=4M,version=v2.0`;
     }
@@ -114,7 +123,10 @@ export async function startProxmoxLab(o: { vms: PveVmSpec[] }): Promise<ProxmoxL
     storagePath: (id) => storages[id].path,
     volumePath: (volid) => {
       const [sid, volname] = volid.split(':') as ['local' | 'fast', string];
-      return sid === 'local' ? join(storages.local.path, 'images', volname) : join(storages.fast.path, volname);
+      if (sid === 'local') return join(storages.local.path, 'images', volname);
+      // An inactive "LV" of the lvchange stand-in waits in .inactive/.
+      const hidden = join(storages.fast.path, '.inactive', volname);
+      return existsSync(hidden) ? hidden : join(storages.fast.path, volname);
     },
     state: () => JSON.parse(readFileSync(statePath, 'utf8')) as ReturnType<ProxmoxLab['state']>,
     stop: async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configVolumes } from '../../electron/engine/backup/offline-backup.js';
+import { configVolumes, openVolume } from '../../electron/engine/hosts/proxmox-volumes.js';
 import { ProxmoxStorage } from '../../electron/engine/storage/proxmox.js';
 import { scriptedHost } from '../support/scripted-host.js';
 
@@ -93,5 +93,48 @@ describe('Proxmox config volumes', () => {
       { key: 'tpmstate0', volid: 'local-lvm:vm-100-disk-5', role: 'tpmstate' },
       { key: 'virtio1', volid: 'nas:100/vm-100-disk-4.qcow2', role: 'disk' },
     ]);
+  });
+});
+
+describe('openVolume', () => {
+  const info = (size: number) => JSON.stringify({ 'virtual-size': size, filename: '/dev/pve/vm-101-disk-0', format: 'raw' });
+
+  it('activates an inactive LVM volume with lvchange and returns its deactivation', async () => {
+    let active = false;
+    const host = scriptedHost((argv) => {
+      if (argv[0] === 'pvesm') return { stdout: '/dev/pve/vm-101-disk-0\n' };
+      if (argv[0] === 'sh') return { stdout: active ? `block\n${info(4194304)}` : 'missing\n' };
+      // pve-storage Config.pm read of an lvmthin storage: vgname and thinpool, no path.
+      if (argv[0] === 'pvesh') return { stdout: '{"content":"images,rootdir","digest":"ab","storage":"local-lvm","thinpool":"data","type":"lvmthin","vgname":"pve"}' };
+      if (argv[0] === 'lvchange') active = argv[1] === '-ay';
+      return {};
+    });
+    const v = await openVolume(host, 'local-lvm:vm-101-disk-0');
+    expect(v).toMatchObject({ path: '/dev/pve/vm-101-disk-0', format: 'raw', sizeBytes: 4194304, blockDevice: true });
+    expect(host.calls.filter((c) => c[0] === 'lvchange')).toEqual([['lvchange', '-ay', '-K', 'pve/vm-101-disk-0']]);
+    await v.release?.();
+    expect(host.calls.at(-1)).toEqual(['lvchange', '-an', 'pve/vm-101-disk-0']);
+    expect(active).toBe(false);
+  });
+
+  it('leaves an active volume alone and reads the format from the volume name', async () => {
+    const host = scriptedHost((argv) => (argv[0] === 'pvesm' ? { stdout: '/var/lib/vz/images/100/vm-100-disk-0.qcow2\n' } : { stdout: `file\n${info(34359738368)}` }));
+    const v = await openVolume(host, 'local:100/vm-100-disk-0.qcow2');
+    expect(v).toMatchObject({ format: 'qcow2', sizeBytes: 34359738368, blockDevice: false, release: null });
+    expect(host.calls.find((c) => c[0] === 'sh')?.slice(-2)).toEqual(['/var/lib/vz/images/100/vm-100-disk-0.qcow2', 'qcow2']);
+  });
+
+  it('names the volume when it is missing on a storage Shear cannot activate', async () => {
+    const host = scriptedHost((argv) =>
+      argv[0] === 'pvesm' ? { stdout: '/dev/rbd/ceph/vm-100-disk-0\n' } : argv[0] === 'pvesh' ? { stdout: '{"storage":"ceph","type":"rbd","krbd":1,"pool":"rbd","content":"images"}' } : { stdout: 'missing\n' });
+    await expect(openVolume(host, 'ceph:vm-100-disk-0')).rejects.toThrow(/volume ceph:vm-100-disk-0 is not available at \/dev\/rbd\/ceph\/vm-100-disk-0 \(storage ceph, type rbd\)/);
+    expect(host.calls.some((c) => c[0] === 'lvchange')).toBe(false);
+  });
+
+  it('says so when lvchange fails', async () => {
+    const host = scriptedHost((argv) =>
+      argv[0] === 'pvesm' ? { stdout: '/dev/vg0/vm-100-disk-0\n' } : argv[0] === 'pvesh' ? { stdout: '{"storage":"lvm","type":"lvm","vgname":"vg0","content":"images"}' }
+        : argv[0] === 'lvchange' ? { code: 5, stderr: '  Failed to find logical volume "vg0/vm-100-disk-0"\n' } : { stdout: 'missing\n' });
+    await expect(openVolume(host, 'lvm:vm-100-disk-0')).rejects.toThrow(/inactive and activating vg0\/vm-100-disk-0 failed: Failed to find logical volume/);
   });
 });

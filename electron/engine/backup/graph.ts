@@ -25,6 +25,16 @@ export async function addFleeceNode(
   await qmp.execute('blockdev-add', args);
 }
 
+/** A volume QEMU does not hold (Proxmox's TPM state), opened read-only as a backup source only. */
+export async function addReadOnlyNode(qmp: QmpClient, o: { node: string; path: string; format: string; blockDevice: boolean }): Promise<void> {
+  await qmp.execute('blockdev-add', {
+    driver: o.format,
+    'node-name': o.node,
+    'read-only': true,
+    file: { driver: o.blockDevice ? 'host_device' : 'file', filename: o.path, 'read-only': true },
+  });
+}
+
 export async function addTargetNode(qmp: QmpClient, o: { node: string; path: string }): Promise<void> {
   await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': o.node, file: { driver: 'file', filename: o.path } });
 }
@@ -33,12 +43,17 @@ export async function deleteNode(qmp: QmpClient, node: string): Promise<void> {
   await qmp.execute('blockdev-del', { 'node-name': node });
 }
 
+/** QEMU's answer when a node is not there (blockdev-del: "Failed to find node with node-name=…"; older: "Cannot find …"). */
+export function isMissingNodeError(err: unknown): boolean {
+  return /Cannot find|Failed to find/i.test(err instanceof Error ? err.message : String(err));
+}
+
 /** Undo of a blockdev-add that may or may not have happened (e.g. it timed out). */
 export async function deleteNodeIfPresent(qmp: QmpClient, node: string): Promise<void> {
   try {
     await deleteNode(qmp, node);
   } catch (err) {
-    if (/Cannot find|Failed to find/i.test((err as Error).message)) return;
+    if (isMissingNodeError(err)) return;
     throw err;
   }
 }

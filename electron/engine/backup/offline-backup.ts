@@ -1,6 +1,7 @@
 import type { Manifest, RunEvent, VmSummary } from '../../../shared/model.js';
 import type { HostSession } from '../hosts/host-session.js';
 import { proxmoxConfig } from '../hosts/proxmox.js';
+import { configVolumes, openVolume } from '../hosts/proxmox-volumes.js';
 import { finalizeArchive, verifyTargetImage, writeArchiveFiles } from './archive.js';
 import { BackupCancelledError, BackupFailedError } from './errors.js';
 import { DEFAULT_JOURNAL_DIR, RunJournal } from './journal.js';
@@ -12,29 +13,6 @@ import { UndoStack } from './undo-stack.js';
  * its backup lock is held, so there is nothing to fleece: each volume is copied
  * straight from where Proxmox keeps it (`pvesm path`) with `qemu-img convert`.
  */
-
-/** Drive keys of a Proxmox config (qemu-server PVE/QemuServer/Drive.pm: ide0-3, sata0-5, scsi0-30, virtio0-15, efidisk0, tpmstate0). */
-const DRIVE_KEY = /^(ide[0-3]|sata[0-5]|scsi(?:[0-9]|[12][0-9]|30)|virtio(?:[0-9]|1[0-5])|efidisk0|tpmstate0)$/;
-
-export interface ConfigVolume {
-  key: string;
-  volid: string;
-  role: 'disk' | 'efivars' | 'tpmstate';
-}
-
-/** The volumes a config's drives use: no CD-ROMs, no `none`, no pass-through paths (pure). */
-export function configVolumes(config: Record<string, string | number>): ConfigVolume[] {
-  const out: ConfigVolume[] = [];
-  for (const [key, raw] of Object.entries(config)) {
-    if (!DRIVE_KEY.test(key)) continue;
-    const value = String(raw);
-    const opts = value.split(',');
-    const volid = opts[0] ?? '';
-    if (opts.includes('media=cdrom') || volid === 'none' || volid === 'cdrom' || volid.startsWith('/') || !volid.includes(':')) continue;
-    out.push({ key, volid, role: key === 'efidisk0' ? 'efivars' : key === 'tpmstate0' ? 'tpmstate' : 'disk' });
-  }
-  return out.sort((a, b) => a.key.localeCompare(b.key, 'en', { numeric: true }));
-}
 
 export interface OfflineBackupOptions {
   host: HostSession;
@@ -87,10 +65,13 @@ export async function runOfflineBackup(o: OfflineBackupOptions): Promise<{ archi
     const disks: Manifest['disks'] = [];
     for (const v of volumes) {
       check();
-      const path = (await host.execChecked(['pvesm', 'path', v.volid])).stdout.trim();
-      // The format Proxmox names the volume with, never a probe: a raw volume could look like anything.
-      const format = /\.qcow2$/.test(v.volid) ? 'qcow2' : /\.vmdk$/.test(v.volid) ? 'vmdk' : 'raw';
-      const info = JSON.parse((await host.execChecked(['qemu-img', 'info', '--output=json', '-f', format, path])).stdout) as { 'virtual-size': number };
+      const volume = await openVolume(host, v.volid);
+      if (volume.release) {
+        log('info', `activated ${v.volid} for the copy; it is deactivated again afterwards`, v.key);
+        undo.push(`deactivate ${v.volid}`, volume.release);
+      }
+      const { path, format } = volume;
+      const info = { 'virtual-size': volume.sizeBytes };
       const file = `${safeNamePart(v.key)}.qcow2`;
       let lastPct = -1;
       await host.execChecked(['qemu-img', 'convert', '-p', '-f', format, '-O', 'qcow2', path, `${partialDir}/${file}`], {

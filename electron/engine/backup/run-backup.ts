@@ -1,4 +1,4 @@
-import type { Manifest, RunEvent, VmDetails, VmSummary } from '../../../shared/model.js';
+import type { Manifest, RunEvent, VmDetails, VmDisk, VmSummary } from '../../../shared/model.js';
 import type { HostSession } from '../hosts/host-session.js';
 import { inspectVm } from '../hosts/vm-inspect.js';
 import { probeCapabilities } from '../qmp/capabilities.js';
@@ -10,6 +10,7 @@ import { freezeGuest, thawGuest, type FreezeOutcome } from './freeze.js';
 import {
   addCbwFilter,
   addFleeceNode,
+  addReadOnlyNode,
   addSnapshotAccess,
   addTargetNode,
   cancelAndDismissJob,
@@ -53,9 +54,25 @@ export interface BackupOptions {
     definition?: () => Promise<Record<string, unknown>>;
     /** What this platform knows the backup will miss, said before it starts. */
     warnings?: () => Promise<string[]>;
+    /**
+     * State QEMU's block layer does not hold (Proxmox: the TPM state swtpm keeps),
+     * opened read-only as extra nodes for the run and copied without fleecing, as vzdump does.
+     */
+    readOnlyVolumes?: () => Promise<ReadOnlyVolume[]>;
   };
   /** Called after each lifecycle step completed (crash tests stop the process here). */
   afterStep?: (step: string) => Promise<void> | void;
+}
+
+export interface ReadOnlyVolume {
+  device: string;
+  role: VmDisk['role'];
+  path: string;
+  format: string;
+  sizeBytes: number;
+  blockDevice: boolean;
+  /** Undo of whatever made the volume readable (e.g. an LV activation); null when nothing did. */
+  release: (() => Promise<void>) | null;
 }
 
 export interface BackupResult {
@@ -123,6 +140,16 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const socket = vm.qmpSockets[0] as string;
     lease = new QmpLease(host.qmp, socket);
     for (const w of (await o.platform?.warnings?.()) ?? []) warn(w);
+    const runId = newRunId();
+    // Opened by the `attach` step, under a `shear-<run>-` name so a crashed run's node is found as a leftover.
+    const readOnly = new Map<string, ReadOnlyVolume>();
+    for (const v of (await o.platform?.readOnlyVolumes?.()) ?? []) {
+      const nodeName = `shear-${runId}-ro${readOnly.size}`;
+      readOnly.set(nodeName, v);
+      if (v.release) undo.push(`release ${v.path}`, v.release);
+      vm.disks.push({ device: v.device, qomPath: '', blockBackend: '', nodeName, format: v.format, sizeBytes: v.sizeBytes, file: v.path, backingFile: null, role: v.role });
+      log('info', `${v.device}: ${v.path} is not a QEMU drive; it is opened read-only for the backup`, v.device);
+    }
     if (vm.disks.length === 0) throw new Error(`VM ${vm.name} has no writable disks to back up`);
 
     let fleecing = o.fleecing;
@@ -130,7 +157,6 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       warn(`QEMU ${vm.qemuVersion} on ${host.label} cannot fleece (needs copy-before-write, snapshot-access and blockdev-backup); backing up without fleecing`);
       fleecing = null;
     }
-    const runId = newRunId();
     plan = planBackup({
       vm,
       runId,
@@ -158,7 +184,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       state: 'preparing',
       steps: [],
       images: thePlan.disks.flatMap((d) => (d.fleece && fleecing ? [{ storage: fleecing.storage.spec, name: d.fleece.imageName, path: d.fleece.imagePath }] : [])),
-      nodes: thePlan.disks.flatMap((d) => [d.targetNode, ...(d.fleece ? [d.fleece.node, d.fleece.cbwNode, d.fleece.snapNode] : [])]),
+      nodes: [...readOnly.keys(), ...thePlan.disks.flatMap((d) => [d.targetNode, ...(d.fleece ? [d.fleece.node, d.fleece.cbwNode, d.fleece.snapNode] : [])])],
       devices: thePlan.disks.map((d) => ({ device: d.disk.device, qomPath: d.disk.qomPath, originalNode: d.disk.nodeName, cbwNode: d.fleece?.cbwNode ?? null })),
       jobs: thePlan.disks.map((d) => d.jobId),
       archivePartialDir: thePlan.partialDir,
@@ -220,6 +246,10 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     let baseline = new Map<string, WriteCounters>();
     await step('attach', async () => {
       const qmp = await lq.get();
+      for (const [node, v] of readOnly) {
+        removeNodeOnUndo(node);
+        await addReadOnlyNode(qmp, { node, path: v.path, format: v.format, blockDevice: v.blockDevice });
+      }
       for (const d of thePlan.disks) {
         checkCancel();
         const image = images.get(d.index);
@@ -235,7 +265,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       // A fleecing or target node smaller than its disk would abort the VM on the first write past its end.
       const nodes = await namedNodes(qmp);
       for (const d of thePlan.disks) {
-        for (const node of [d.targetNode, ...(d.fleece ? [d.fleece.node] : [])]) {
+        for (const node of [d.targetNode, ...(d.fleece ? [d.fleece.node] : []), ...(readOnly.has(d.disk.nodeName) ? [d.disk.nodeName] : [])]) {
           const size = nodeSize(nodes, node);
           if (size !== d.disk.sizeBytes) {
             throw new Error(`${d.disk.device}: node ${node} is ${size ?? 'missing'} bytes but the disk is ${d.disk.sizeBytes}; refusing to insert the filter`);

@@ -1,7 +1,8 @@
 import type { VmDetails, VmSummary } from '../../../shared/model.js';
-import type { BackupOptions } from '../backup/run-backup.js';
+import type { BackupOptions, ReadOnlyVolume } from '../backup/run-backup.js';
 import { parseStorageSpec, type Storage } from '../storage/storage.js';
 import { listVms } from './discovery.js';
+import { configVolumes, openVolume } from './proxmox-volumes.js';
 import type { HostSession } from './host-session.js';
 import { isProxmox, listProxmoxVms, lockForBackup, proxmoxBackupFolder, proxmoxConfig, proxmoxStorageById } from './proxmox.js';
 
@@ -33,11 +34,14 @@ export async function hostDriver(host: HostSession): Promise<HostDriver> {
         return {
           lock: () => lockForBackup(host, vmid),
           definition: async () => ({ kind: 'proxmox-vm-config', vmid, config: await proxmoxConfig(host, vmid) }),
-          // A running VM's TPM state belongs to swtpm, not to QEMU's block layer, so no job can copy it.
-          warnings: async () =>
-            'tpmstate0' in (await proxmoxConfig(host, vmid))
-              ? [`VM ${vmid} has TPM state (tpmstate0), held by swtpm while it runs: it is not in this backup (back the VM up while stopped to include it)`]
-              : [],
+          // A running VM's TPM state belongs to swtpm, not to QEMU's block layer: vzdump attaches the
+          // volume read-only for the backup (qemu-server VZDump/QemuServer.pm, tpmstate0-backup); so does Shear.
+          readOnlyVolumes: async () => {
+            const tpm = configVolumes(await proxmoxConfig(host, vmid)).filter((v) => v.role === 'tpmstate');
+            const out: ReadOnlyVolume[] = [];
+            for (const v of tpm) out.push({ device: v.key, role: v.role, ...(await openVolume(host, v.volid)) });
+            return out;
+          },
         };
       },
     };

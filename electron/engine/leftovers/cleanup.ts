@@ -1,5 +1,5 @@
 import type { CleanupReport, Leftover } from '../../../shared/model.js';
-import { cancelAndDismissJob, deleteNode, setDeviceDrive } from '../backup/graph.js';
+import { cancelAndDismissJob, deleteNode, isMissingNodeError, setDeviceDrive } from '../backup/graph.js';
 import type { HostSession } from '../hosts/host-session.js';
 import { QmpLease } from '../qmp/lease.js';
 import type { QmpClient } from '../qmp/client.js';
@@ -47,9 +47,10 @@ async function originalNode(qmp: QmpClient, scan: ScanResult, vmId: string, devi
   return child.name;
 }
 
+/** The thing was removed in between (by QEMU, the user or another cleanup): a node, a job or a volume. */
 function isGone(err: unknown): boolean {
   const m = err instanceof Error ? err.message : String(err);
-  return /Cannot find node|Failed to find node|not found|No job with ID|does not exist/i.test(m);
+  return isMissingNodeError(err) || /not found|No job with ID|does not exist/i.test(m);
 }
 
 export async function cleanupLeftovers(host: HostSession, o: CleanupOptions): Promise<CleanupReport> {
