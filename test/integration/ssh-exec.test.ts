@@ -3,6 +3,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SshConnection } from '../../electron/engine/ssh/connect.js';
 import { exec, ExecAbortedError, execChecked, RemoteCommandError } from '../../electron/engine/ssh/exec.js';
+import { SshHostSession } from '../../electron/engine/hosts/host-session.js';
 import { startSshd, type LabSshd } from '../lab/sshd.js';
 import { connectToLab } from '../support/ssh-session.js';
 
@@ -94,5 +95,29 @@ describe('remote exec from argument arrays', () => {
     expect(await waitGone(marker, 5_000)).toBe(true);
     // The connection stays usable after a cancelled command.
     expect((await execChecked(conn, ['echo', 'still here'])).stdout).toBe('still here\n');
+  });
+});
+
+describe('commands started together share one channel (host session batching)', () => {
+  it('gives each command its own verbatim result, hostile arguments included, over one channel', async () => {
+    const session = await SshHostSession.open(async () => (await connectToLab(sshd)).conn);
+    try {
+      const hostile = ["it's", '$(touch /tmp/shear-pwned)', '`id`', 'a\nb', 'é 漢字 🚀', '', '*', ';reboot'];
+      const before = session.stats.execs;
+      const results = await Promise.all([
+        ...hostile.map((arg) => session.execChecked(['printf', '%s', arg])),
+        session.exec(['sh', '-c', 'echo to-stderr >&2; exit 7']),
+        session.execChecked(['false']).then(() => 'no error', (err: unknown) => err),
+      ]);
+      expect(session.stats.execs - before).toBe(1);
+      expect(results.slice(0, hostile.length).map((r) => (r as { stdout: string }).stdout)).toEqual(hostile);
+      expect(results[hostile.length]).toMatchObject({ code: 7, stderr: 'to-stderr\n', stdout: '' });
+      expect(results[hostile.length + 1]).toBeInstanceOf(RemoteCommandError);
+      expect(running('shear-pwned')).toBe(false);
+      // A lone command still runs on its own, with its own timeout.
+      await expect(session.exec(['sleep', '5'], { timeoutMs: 300 })).rejects.toBeInstanceOf(ExecAbortedError);
+    } finally {
+      session.close();
+    }
   });
 });

@@ -32,3 +32,30 @@ describe('UndoStack', () => {
     expect(seen).toEqual(['dismiss', 'cancel', 'rollback']);
   });
 });
+
+describe('UndoStack groups', () => {
+  it('runs neighbouring entries of one group at the same time, each isolated, and the rest in order', async () => {
+    const events: string[] = [];
+    const gate: Array<() => void> = [];
+    const stack = new UndoStack();
+    stack.push('first', async () => void events.push('first'));
+    for (const n of [1, 2, 3]) {
+      stack.push(`free ${n}`, async () => {
+        events.push(`start ${n}`);
+        await new Promise<void>((r) => gate.push(r));
+        events.push(`end ${n}`);
+        if (n === 2) throw new Error('busy');
+      }, 'always', 'free');
+    }
+    stack.push('last', async () => void events.push('last'));
+    const unwinding = stack.unwind({ ok: true }, () => {});
+    await new Promise((r) => setTimeout(r, 10));
+    // All three started before any ended: they run together.
+    expect(events).toEqual(['last', 'start 3', 'start 2', 'start 1']);
+    gate.forEach((open) => open());
+    const report = await unwinding;
+    expect(events.at(-1)).toBe('first');
+    expect(report.failed).toEqual([{ name: 'free 2', error: 'busy' }]);
+    expect(report.done).toEqual(expect.arrayContaining(['last', 'free 1', 'free 3', 'first']));
+  });
+});

@@ -41,7 +41,12 @@ export interface JournalRecord {
 
 // Constant scripts; paths travel as positional arguments.
 const WRITE_ATOMIC = 'umask 077; mkdir -p -- "$1" && cat > "$2.tmp" && mv -f -- "$2.tmp" "$2"';
-const TAKE_LOCK = 'umask 077; mkdir -p -- "$1" && exec flock -x -w 10 "$2" sh -c \'echo locked; exec cat\'';
+// The lock holder also writes the journal: each stdin line is the whole record (one line of
+// JSON), written atomically, answered "ok" or "fail". EOF (released, or the SSH session died)
+// ends the loop and with it the lock.
+// An empty line removes journal and lock (the run left nothing) and ends the holder.
+const WRITER = 'echo locked; while IFS= read -r line; do if [ -z "$line" ]; then rm -f -- "$1" "$2" && echo ok || echo fail; exit 0; fi; if printf "%s\\n" "$line" > "$1.tmp" && mv -f -- "$1.tmp" "$1"; then echo ok; else echo fail; fi; done';
+const TAKE_LOCK = `umask 077; mkdir -p -- "$1" && exec flock -x -w 10 "$2" sh -c '${WRITER}' shear-journal-writer "$3" "$2"`;
 
 export class RunJournal {
   private hold: RemoteHold | null = null;
@@ -61,12 +66,20 @@ export class RunJournal {
     return `${this.dir}/${this.record.runId}.lock`;
   }
 
+  /**
+   * Writes the record through the lock holder's channel (no new SSH channel per
+   * step, which keeps the setup fast); when that channel is gone (reconnect), with
+   * a command of its own.
+   */
   async write(): Promise<void> {
     this.record.updatedAt = new Date().toISOString();
-    await this.host.execChecked(['sh', '-c', WRITE_ATOMIC, 'shear-journal', this.dir, this.path], {
-      stdin: `${JSON.stringify(this.record, null, 2)}\n`,
-      timeoutMs: 30_000,
-    });
+    const line = JSON.stringify(this.record);
+    if (this.hold) {
+      const reply = await this.hold.request(line).catch(() => null);
+      if (reply === 'ok') return;
+      if (reply === 'fail') throw new Error(`${this.host.label}: cannot write the run journal ${this.path}`);
+    }
+    await this.host.execChecked(['sh', '-c', WRITE_ATOMIC, 'shear-journal', this.dir, this.path], { stdin: `${line}\n`, timeoutMs: 30_000 });
   }
 
   async step(name: string, patch: Partial<JournalRecord> = {}): Promise<void> {
@@ -76,7 +89,7 @@ export class RunJournal {
   }
 
   private takeLock(): Promise<RemoteHold> {
-    return this.host.hold(['sh', '-c', TAKE_LOCK, 'shear-lock', this.dir, this.lockPath], 'locked');
+    return this.host.hold(['sh', '-c', TAKE_LOCK, 'shear-lock', this.dir, this.lockPath, this.path], 'locked');
   }
 
   /**
@@ -104,6 +117,12 @@ export class RunJournal {
   /** Deletes the journal and its lock: the run left nothing behind. */
   async remove(): Promise<void> {
     this.offReconnect?.();
+    // The holder removes both files while it still holds the lock: no new channel, no window.
+    if ((await this.hold?.request('').catch(() => null)) === 'ok') {
+      await this.hold?.ended;
+      this.hold = null;
+      return;
+    }
     this.hold?.release();
     await this.hold?.ended;
     this.hold = null;

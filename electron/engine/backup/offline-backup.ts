@@ -2,7 +2,7 @@ import type { Manifest, RunEvent, VmSummary } from '../../../shared/model.js';
 import type { HostSession } from '../hosts/host-session.js';
 import { proxmoxConfig } from '../hosts/proxmox.js';
 import { configVolumes, openVolume } from '../hosts/proxmox-volumes.js';
-import { finalizeArchive, verifyTargetImage, writeArchiveFiles } from './archive.js';
+import { verifyTargetImage, writeAndFinalizeArchive } from './archive.js';
 import { BackupCancelledError, BackupFailedError } from './errors.js';
 import { DEFAULT_JOURNAL_DIR, RunJournal } from './journal.js';
 import { archiveTimestamp, newRunId, safeNamePart } from './plan.js';
@@ -95,8 +95,7 @@ export async function runOfflineBackup(o: OfflineBackupOptions): Promise<{ archi
       startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), qemuVersion: '', runState: o.vm.proxmox?.template ? 'template' : 'stopped',
       pauseMs: 0, fsFreeze: 'no-agent', definition: 'definition.json', disks,
     };
-    await writeArchiveFiles(host, partialDir, { kind: 'proxmox-vm-config', vmid, config }, manifest);
-    await finalizeArchive(host, partialDir, archiveDir);
+    await writeAndFinalizeArchive(host, partialDir, archiveDir, { kind: 'proxmox-vm-config', vmid, config }, manifest);
     partialCreated = false;
     const report = await undo.unwind({ ok: true }, (m) => o.emit({ type: 'warning', message: m, time: now() }));
     if (report.failed.length > 0) throw new BackupFailedError(`releasing the lock failed: ${report.failed.map((f) => f.error).join('; ')}`, report.failed);

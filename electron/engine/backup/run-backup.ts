@@ -5,7 +5,7 @@ import { probeCapabilities } from '../qmp/capabilities.js';
 import { QmpLease } from '../qmp/lease.js';
 import { withQmp } from '../qmp/session.js';
 import type { Storage, StoredImage } from '../storage/storage.js';
-import { writeArchiveFiles, finalizeArchive, verifyTargetImage } from './archive.js';
+import { writeAndFinalizeArchive, verifyTargetImage } from './archive.js';
 import { freezeGuest, thawGuest, type FreezeOutcome } from './freeze.js';
 import {
   addCbwFilter,
@@ -26,6 +26,7 @@ import { DEFAULT_JOURNAL_DIR, RunJournal } from './journal.js';
 import { monitorJobs } from './monitor.js';
 import { newRunId, planBackup, type BackupPlan, type FleecingFormatChoice } from './plan.js';
 import { UndoStack } from './undo-stack.js';
+import { HOST_PARALLELISM, mapLimit } from '../map-limit.js';
 import { sampleWriteCounters, type WriteCounters } from './write-latency.js';
 import { cleanupLeftovers } from '../leftovers/cleanup.js';
 import { scanLeftovers } from '../leftovers/scan.js';
@@ -80,7 +81,9 @@ export interface BackupResult {
   manifest: Manifest;
 }
 
-const DIR_SCRIPT_MKPARTIAL = 'mkdir -p -- "$1" && mkdir -- "$2"';
+// Makes the VM's folder, the new `.partial` folder (never an existing one), then a qcow2 per (path, size) pair.
+const MKPARTIAL_NOT_MADE = 90;
+const DIR_SCRIPT_MKPARTIAL = `{ mkdir -p -- "$1" && mkdir -- "$2"; } || exit ${MKPARTIAL_NOT_MADE}; shift 2; while [ $# -gt 1 ]; do qemu-img create -q -f qcow2 -- "$1" "$2" || exit 1; shift 2; done`;
 
 export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   const { host } = o;
@@ -208,21 +211,23 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     }
 
     await step('archive-dir', async () => {
-      await host.execChecked(['sh', '-c', DIR_SCRIPT_MKPARTIAL, 'shear-archive', thePlan.partialDir.replace(/\/[^/]+$/, ''), thePlan.partialDir]);
-      // Removed on any failure up to the final rename (see the catch below), also after teardown.
-      partialDir = thePlan.partialDir;
-      for (const d of thePlan.disks) {
-        await host.execChecked(['qemu-img', 'create', '-q', '-f', 'qcow2', `${thePlan.partialDir}/${d.targetFile}`, String(d.disk.sizeBytes)]);
-      }
+      // One command for the folder and every target image: each SSH command costs a channel.
+      const r = await host.exec(['sh', '-c', DIR_SCRIPT_MKPARTIAL, 'shear-archive', thePlan.partialDir.replace(/\/[^/]+$/, ''), thePlan.partialDir,
+        ...thePlan.disks.flatMap((d) => [`${thePlan.partialDir}/${d.targetFile}`, String(d.disk.sizeBytes)])], { timeoutMs: 60_000 });
+      // Ours to remove on any failure up to the final rename (see the catch below) once mkdir made it,
+      // never when it failed: then the folder (if any) is somebody else's.
+      if (r.code !== MKPARTIAL_NOT_MADE) partialDir = thePlan.partialDir;
+      if (r.code !== 0) throw new Error(`cannot create the archive folder ${thePlan.partialDir} on ${host.label}: ${(r.stderr || r.stdout).trim() || `exit ${r.code ?? r.signal}`}`);
     });
 
     const images = new Map<number, StoredImage>();
     if (fleecing) {
       const storage = fleecing.storage;
       await step('allocate', async () => {
-        for (const d of thePlan.disks) {
+        // In parallel (each registers its own undo once allocated); a failure still waits for the others.
+        await mapLimit(thePlan.disks, HOST_PARALLELISM, async (d) => {
           checkCancel();
-          if (!d.fleece) continue;
+          if (!d.fleece) return;
           const image = await storage.allocate(host, d.fleece.imageName, d.disk.sizeBytes, d.fleece.format);
           images.set(d.index, image);
           const name = d.fleece.imageName;
@@ -236,9 +241,9 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
               if (held.length > 0) throw new Error(`fleecing node ${node} is still attached (QEMU pid ${held.join(', ')}); ${name} kept for \`shear cleanup\``);
             }
             await storage.free(host, name);
-          });
+          }, 'always', 'free-fleecing-images');
           log('info', `allocated ${image.path} (${image.sizeBytes} bytes)`, d.disk.device);
-        }
+        });
       });
     }
 
@@ -402,12 +407,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       })),
     };
     await step('verify', async () => {
-      for (const d of thePlan.disks) await verifyTargetImage(host, `${thePlan.partialDir}/${d.targetFile}`, d.disk.sizeBytes);
+      await mapLimit(thePlan.disks, HOST_PARALLELISM, (d) => verifyTargetImage(host, `${thePlan.partialDir}/${d.targetFile}`, d.disk.sizeBytes));
     });
     await step('finish', async () => {
       const definition = o.platform?.definition ? await o.platform.definition() : { kind: 'qemu-command-line', pid: vm.pid, argv: vm.argv };
-      await writeArchiveFiles(host, thePlan.partialDir, definition, manifest);
-      await finalizeArchive(host, thePlan.partialDir, thePlan.archiveDir);
+      await writeAndFinalizeArchive(host, thePlan.partialDir, thePlan.archiveDir, definition, manifest);
       partialDir = null;
     });
     await journal.remove();
@@ -475,18 +479,22 @@ async function preflight(
   warn: (m: string) => void,
 ): Promise<void> {
   const fleeced = plan.disks.filter((d) => d.fleece);
-  if (storage && fleeced.length > 0) {
+  const fleecingStorage = storage && fleeced.length > 0 ? storage : null;
+  // Both questions at once: each is an SSH command.
+  const [free, dfOut] = await Promise.all([
+    fleecingStorage ? fleecingStorage.freeBytes(host) : Promise.resolve(null),
+    host.execChecked(['df', '-B1', '--output=avail', '--', targetDir]).catch((err: unknown) => {
+      throw new Error(`target ${targetDir} is not usable on ${host.label}: ${(err as Error).message}`);
+    }),
+  ]);
+  if (fleecingStorage && free !== null) {
     const need = fleeced.reduce((sum, d) => sum + d.disk.sizeBytes, 0);
-    const free = await storage.freeBytes(host);
     if (free < need) {
-      const msg = `fleecing storage ${storage.spec} has ${free} bytes free; the fleecing images may grow to ${need} bytes if the guest rewrites every block during the backup`;
-      if (!storage.thin) throw new Error(msg);
+      const msg = `fleecing storage ${fleecingStorage.spec} has ${free} bytes free; the fleecing images may grow to ${need} bytes if the guest rewrites every block during the backup`;
+      if (!fleecingStorage.thin) throw new Error(msg);
       warn(msg);
     }
   }
-  const dfOut = await host.execChecked(['df', '-B1', '--output=avail', '--', targetDir]).catch((err: unknown) => {
-    throw new Error(`target ${targetDir} is not usable on ${host.label}: ${(err as Error).message}`);
-  });
   const targetFree = Number(dfOut.stdout.trim().split('\n').pop());
   const total = vm.disks.reduce((s, d) => s + d.sizeBytes, 0);
   if (Number.isFinite(targetFree) && targetFree < total) {

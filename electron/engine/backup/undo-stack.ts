@@ -12,6 +12,11 @@ export interface UndoEntry {
   /** 'always': teardown, also after success. 'on-failure': rollback only. */
   when: 'always' | 'on-failure';
   run: (outcome: UnwindOutcome) => Promise<void>;
+  /**
+   * Neighbouring entries of one group are independent of each other (e.g. freeing
+   * one fleecing image per disk): they run at the same time, each still on its own.
+   */
+  group?: string;
 }
 
 export interface UnwindOutcome {
@@ -27,8 +32,8 @@ export interface UnwindReport {
 export class UndoStack {
   private readonly entries: UndoEntry[] = [];
 
-  push(name: string, run: UndoEntry['run'], when: UndoEntry['when'] = 'always'): void {
-    this.entries.push({ name, run, when });
+  push(name: string, run: UndoEntry['run'], when: UndoEntry['when'] = 'always', group?: string): void {
+    this.entries.push({ name, run, when, ...(group ? { group } : {}) });
   }
 
   get size(): number {
@@ -46,9 +51,7 @@ export class UndoStack {
    */
   async unwind(outcome: UnwindOutcome, warn: (message: string) => void): Promise<UnwindReport> {
     const report: UnwindReport = { done: [], failed: [] };
-    while (this.entries.length > 0) {
-      const entry = this.entries.pop() as UndoEntry;
-      if (entry.when === 'on-failure' && outcome.ok) continue;
+    const runOne = async (entry: UndoEntry) => {
       try {
         await entry.run(outcome);
         report.done.push(entry.name);
@@ -57,6 +60,12 @@ export class UndoStack {
         report.failed.push({ name: entry.name, error: message });
         warn(`cleanup step "${entry.name}" failed: ${message}`);
       }
+    };
+    while (this.entries.length > 0) {
+      const batch = [this.entries.pop() as UndoEntry];
+      const group = batch[0]?.group;
+      while (group !== undefined && this.entries.at(-1)?.group === group) batch.push(this.entries.pop() as UndoEntry);
+      await Promise.all(batch.filter((e) => !(e.when === 'on-failure' && outcome.ok)).map(runOne));
     }
     return report;
   }

@@ -3,7 +3,8 @@ import type { Logger } from '../log.js';
 import type { QmpTransport } from '../qmp/session.js';
 import type { SshConnection } from '../ssh/connect.js';
 import { SshError } from '../ssh/errors.js';
-import { exec, execChecked, type ExecOptions, type ExecResult } from '../ssh/exec.js';
+import { batchArgv, parseBatchOutput } from '../ssh/exec-batch.js';
+import { exec, RemoteCommandError, type ExecOptions, type ExecResult } from '../ssh/exec.js';
 import { holdWhileConnected, type RemoteHold } from '../ssh/hold.js';
 import { openUnixSocket } from '../ssh/tunnel.js';
 
@@ -45,6 +46,8 @@ export class SshHostSession implements HostSession {
   private readonly listeners = new Set<() => Promise<void> | void>();
   private closed = false;
   readonly qmp: QmpTransport;
+  /** What this session opened so far: each is one SSH channel (benchmarks report them per run). */
+  readonly stats = { execs: 0, holds: 0, qmpStreams: 0 };
 
   constructor(
     first: SshConnection,
@@ -55,7 +58,10 @@ export class SshHostSession implements HostSession {
     this.qmp = {
       label: first.label,
       log: first.log,
-      openQmpStream: async (socketPath: string): Promise<Duplex> => (await openUnixSocket(await this.live(), socketPath)).stream,
+      openQmpStream: async (socketPath: string): Promise<Duplex> => {
+        this.stats.qmpStreams++;
+        return (await openUnixSocket(await this.live(), socketPath)).stream;
+      },
     };
   }
 
@@ -109,15 +115,56 @@ export class SshHostSession implements HostSession {
     }
   }
 
+  /**
+   * Runs a command. Plain commands (no stdin, streaming or cancel) started in
+   * the same tick share one SSH channel (ssh/exec-batch.ts): the engine starts
+   * per-disk commands together, and each channel costs the host a session.
+   */
   async exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
-    return exec(await this.live(), argv, options);
+    const batchable = !options || (options.stdin === undefined && !options.signal && !options.onStdout && !options.onStderr);
+    if (!batchable) {
+      this.stats.execs++;
+      return exec(await this.live(), argv, options);
+    }
+    return new Promise<ExecResult>((resolve, reject) => {
+      this.pending.push({ argv, timeoutMs: options?.timeoutMs, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => void this.flush());
+    });
   }
 
   async execChecked(argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
-    return execChecked(await this.live(), argv, options);
+    const result = await this.exec(argv, options);
+    if (result.code !== 0) throw new RemoteCommandError(this.label, argv, result);
+    return result;
+  }
+
+  private pending: Array<{ argv: readonly string[]; timeoutMs: number | undefined; resolve: (r: ExecResult) => void; reject: (e: unknown) => void }> = [];
+
+  private async flush(): Promise<void> {
+    const batch = this.pending.splice(0);
+    const timeouts = batch.map((b) => b.timeoutMs);
+    // The batch waits as long as its most patient member would have (no limit if any had none).
+    const timeoutMs = timeouts.includes(undefined) ? undefined : Math.max(...(timeouts as number[]));
+    this.stats.execs++;
+    try {
+      const conn = await this.live();
+      if (batch.length === 1) {
+        const only = batch[0] as (typeof batch)[number];
+        only.resolve(await exec(conn, only.argv, timeoutMs === undefined ? {} : { timeoutMs }));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      const r = await exec(conn, batchArgv(batch.map((b) => b.argv)), { ...(timeoutMs === undefined ? {} : { timeoutMs }), onStdout: (c) => chunks.push(c) });
+      if (r.code !== 0) throw new Error(`${this.label}: batch of ${batch.length} commands failed (exit ${r.code ?? r.signal}): ${r.stderr.trim()}`);
+      const results = parseBatchOutput(Buffer.concat(chunks), batch.length);
+      batch.forEach((b, i) => b.resolve(results[i] as ExecResult));
+    } catch (err) {
+      for (const b of batch) b.reject(err);
+    }
   }
 
   async hold(argv: readonly string[], readyLine: string): Promise<RemoteHold> {
+    this.stats.holds++;
     return holdWhileConnected(await this.live(), argv, readyLine);
   }
 

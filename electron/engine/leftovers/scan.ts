@@ -57,7 +57,8 @@ export function classifyRun(runId: string | null, journals: JournalOnHost[]): { 
 export async function scanLeftovers(host: HostSession, o: ScanOptions = {}): Promise<ScanResult> {
   const warn = o.warn ?? ((m: string) => host.log('warn', m));
   const journalDir = o.journalDir ?? DEFAULT_JOURNAL_DIR;
-  const allJournals = await readJournals(host, journalDir, warn);
+  // Both at once: each is an SSH command, and a backup starts with this scan.
+  const [allJournals, allVms] = await Promise.all([readJournals(host, journalDir, warn), listVms(host)]);
   const journals = o.vmId ? allJournals.filter((j) => j.record.vm.id === o.vmId) : allJournals;
   const items: Leftover[] = [];
 
@@ -72,7 +73,6 @@ export async function scanLeftovers(host: HostSession, o: ScanOptions = {}): Pro
   }
 
   // Inside running VMs.
-  const allVms = await listVms(host);
   const vms = o.vmId ? allVms.filter((v) => v.id === o.vmId) : allVms;
   const traces: VmTraces[] = [];
   for (const vm of vms) {

@@ -5,6 +5,12 @@ import { shellCommand } from './quote.js';
 export interface RemoteHold {
   /** Ends the remote process by closing its stdin. */
   release(): void;
+  /**
+   * Sends one line to the command's stdin and resolves with the next line it
+   * prints: a conversation on the already open channel, so no new SSH channel
+   * (about 100 ms each) is opened per request. Rejects once the command ended.
+   */
+  request(line: string, timeoutMs?: number): Promise<string>;
   /** Resolves when the remote side ended (released, killed or connection lost). */
   readonly ended: Promise<void>;
 }
@@ -29,17 +35,59 @@ export function holdWhileConnected(conn: SshConnection, argv: readonly string[],
         channel.close();
         reject(new Error(`${conn.label}: ${argv[0] ?? 'command'} did not get ready within ${timeoutMs} ms`));
       }, timeoutMs);
+      // Replies after the ready line, answered in order.
+      let pending = '';
+      const waiting: Array<{ resolve: (line: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }> = [];
+      let closed = false;
+      const request = (line: string, requestTimeoutMs = 30_000): Promise<string> =>
+        new Promise((res, rej) => {
+          if (closed) return rej(new SshError('closed', conn.label, `${argv[0] ?? 'command'} has ended`));
+          if (line.includes('\n')) return rej(new Error('a hold request is one line'));
+          const w = {
+            resolve: res,
+            reject: rej,
+            timer: setTimeout(() => {
+              waiting.splice(waiting.indexOf(w), 1);
+              // Replies would be out of step from now on: end the conversation.
+              channel.close();
+              rej(new Error(`${conn.label}: no reply from ${argv[0] ?? 'command'} within ${requestTimeoutMs} ms`));
+            }, requestTimeoutMs),
+          };
+          waiting.push(w);
+          channel.write(`${line}\n`);
+        });
       channel.on('data', (chunk: Buffer) => {
-        if (ready) return;
+        if (ready) {
+          pending += chunk.toString('utf8');
+          let nl: number;
+          while ((nl = pending.indexOf('\n')) >= 0) {
+            const reply = pending.slice(0, nl);
+            pending = pending.slice(nl + 1);
+            const w = waiting.shift();
+            if (w) {
+              clearTimeout(w.timer);
+              w.resolve(reply);
+            }
+          }
+          return;
+        }
         out += chunk.toString('utf8');
-        if (out.split('\n').includes(readyLine)) {
+        const lines = out.split('\n');
+        const at = lines.indexOf(readyLine);
+        if (at >= 0 && at < lines.length - 1) {
           ready = true;
           clearTimeout(timer);
-          resolve({ release: () => channel.end(), ended });
+          pending = lines.slice(at + 1).join('\n');
+          resolve({ release: () => channel.end(), ended, request });
         }
       });
       channel.stderr.on('data', (chunk: Buffer) => (errText += chunk.toString('utf8')));
       channel.on('close', () => {
+        closed = true;
+        for (const w of waiting.splice(0)) {
+          clearTimeout(w.timer);
+          w.reject(new SshError('closed', conn.label, `${argv[0] ?? 'command'} ended before it replied`));
+        }
         endedResolve();
         if (!ready) {
           clearTimeout(timer);
