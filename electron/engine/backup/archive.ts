@@ -4,7 +4,9 @@ import { SshError } from '../ssh/errors.js';
 
 // Writes the definition (argument) and the manifest (stdin) into the partial folder, then renames it.
 // mv -T: never move INTO an existing folder; a second run in the same second must fail, not nest.
-const WRITE_AND_FINALIZE = 'umask 022; printf "%s\\n" "$3" > "$1/$4" && cat > "$1/manifest.json" || exit 1; [ ! -e "$2" ] || { echo "$2 exists already" >&2; exit 17; }; mv -T -- "$1" "$2"';
+// Everything is synced (fsync per file, then the folder) before the rename makes it an archive, and the
+// parent after it: a crash right after "done" must not leave an archive whose files are still in RAM.
+const WRITE_AND_FINALIZE = 'umask 022; printf "%s\\n" "$3" > "$1/$4" && cat > "$1/manifest.json" && sync -- "$1"/* "$1" || exit 1; [ ! -e "$2" ] || { echo "$2 exists already" >&2; exit 17; }; mv -T -- "$1" "$2" && sync -- "$(dirname -- "$2")"';
 
 /**
  * The VM's definition (plain hosts: its QEMU command line; Proxmox: its config) and the

@@ -309,20 +309,33 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       const t0 = now();
       try {
         if (pause) await qmp.execute('stop');
+        // Every command of the window is sent at once and QEMU runs them in order: the pause lasts
+        // QEMU's work, not one network round trip per command (8 disks: 24 commands).
+        const sent: Array<Promise<unknown>> = [];
+        const checks: Array<{ device: string; expected: string; got: Promise<string> }> = [];
         for (const d of thePlan.disks) {
           if (!d.fleece) continue;
           const f = d.fleece;
           // Each undo goes on the stack before its command: a command that times out may still have happened.
           removeNodeOnUndo(f.cbwNode);
-          await addCbwFilter(qmp, caps, { node: f.cbwNode, source: d.disk.nodeName, fleece: f.node });
           undo.push(`put ${d.disk.device} back on ${d.disk.nodeName}`, async () => restoreDevice(await lq.get(), d.disk));
-          await setDeviceDrive(qmp, d.disk.qomPath, f.cbwNode);
-          // -blockdev devices report the new node at once (cheap); -drive devices are checked after cont.
-          if (!d.disk.blockBackend && (await deviceDrive(qmp, d.disk.qomPath)) !== f.cbwNode) {
-            throw new Error(`${d.disk.device}: the copy-before-write filter did not take its place under the device`);
-          }
           removeNodeOnUndo(f.snapNode);
-          await addSnapshotAccess(qmp, { node: f.snapNode, cbw: f.cbwNode });
+          sent.push(addCbwFilter(qmp, caps, { node: f.cbwNode, source: d.disk.nodeName, fleece: f.node }));
+          sent.push(setDeviceDrive(qmp, d.disk.qomPath, f.cbwNode));
+          // -blockdev devices report the new node at once (cheap); -drive devices are checked after cont.
+          if (!d.disk.blockBackend) {
+            const got = deviceDrive(qmp, d.disk.qomPath);
+            sent.push(got);
+            checks.push({ device: d.disk.device, expected: f.cbwNode, got });
+          }
+          sent.push(addSnapshotAccess(qmp, { node: f.snapNode, cbw: f.cbwNode }));
+        }
+        // All replies are in before anything is judged (no command is left in flight behind an error).
+        const replies = await Promise.allSettled(sent);
+        const failed = replies.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (failed) throw failed.reason;
+        for (const c of checks) {
+          if ((await c.got) !== c.expected) throw new Error(`${c.device}: the copy-before-write filter did not take its place under the device`);
         }
         // Test hook only (crash matrix): a point with every filter in and no job yet.
         await o.afterStep?.('filters');
