@@ -4,7 +4,7 @@ interface Result {
   machine: string;
   qemuVersion: string;
   guestImpact: (Record<'noBackup' | 'noFleecing' | 'fleecingQcow2' | 'fleecingRaw', { p50Ms: number; p99Ms: number }> & { ratios: Record<string, { p50: number; p99: number }>; targetBytesPerSecond: number }) | null;
-  throughput: { shearMs: number; convertMs: number; throughputRatio: number } | null;
+  throughput: { shearMs: number; convertMs: number; throughputRatio: number; copyMs: number; copyRatio: number } | null;
   overhead: { setupMs: { disks1: number; disks8: number }; teardownMs: { disks1: number; disks8: number }; pauseMs: { disks1: number; disks8: number; p99: number }; sshChannels: { disks1: number; disks8: number }; qmpSessions: { disks1: number; disks8: number } } | null;
   sparse: { sparseMs: number; smallMs: number; sparseBytes: number; smallBytes: number; sparseTimeRatio: number; sparseSizeRatio: number } | null;
 }
@@ -25,7 +25,8 @@ export function renderTable(r: Result): string {
     }
   }
   if (r.throughput) {
-    rows.push(['1 GiB backup vs qemu-img convert', `${r.throughput.shearMs} ms vs ${r.throughput.convertMs} ms`, `×${r.throughput.throughputRatio}`, '≤ ×1.1', verdict(r.throughput.throughputRatio <= 1.1)]);
+    rows.push(['1 GiB backup vs qemu-img convert (whole run)', `${r.throughput.shearMs} ms vs ${r.throughput.convertMs} ms`, `×${r.throughput.throughputRatio}`, '≤ ×1.1', verdict(r.throughput.throughputRatio <= 1.1)]);
+    rows.push(['… QEMU backup job alone (copy step)', `${r.throughput.copyMs} ms`, `×${r.throughput.copyRatio}`, '—', '—']);
   }
   const o = r.overhead;
   if (o) {

@@ -74,7 +74,7 @@ export async function benchGuestImpact(log: (m: string) => void): Promise<GuestI
         if (name === 'noBackup') return timeWrites(vm, qmp, pattern);
         const caps = await probeCapabilities(qmp);
         const nodes: string[] = [];
-        const target = join(dir, `${name}.qcow2`);
+        const target = join(dir, `${name}-target.qcow2`);
         execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', target, String(DISK)]);
         await qmp.execute('object-add', { 'qom-type': 'throttle-group', id: `bench-tg-${n}`, limits: { 'bps-write': TARGET_BPS } });
         await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': `bench-tq-${n}`, file: { driver: 'file', filename: target } });
@@ -88,6 +88,9 @@ export async function benchGuestImpact(log: (m: string) => void): Promise<GuestI
           execFileSync('qemu-img', ['create', '-q', '-f', format, path, String(DISK)]);
           await addFleeceNode(qmp, { node: `bench-fl-${n}`, path, format, blockDevice: false, sizeBytes: DISK });
           nodes.push(`bench-fl-${n}`);
+          // As the engine does: the filter goes in while the VM is paused (FLEECING.md; a running
+          // device holds write permission on its node, and the point in time must be one instant).
+          await qmp.execute('stop');
           await addCbwFilter(qmp, caps, { node: `bench-cbw-${n}`, source: diskNode, fleece: `bench-fl-${n}` });
           nodes.push(`bench-cbw-${n}`);
           await setDeviceDrive(qmp, disk.qdevPath, `bench-cbw-${n}`);
@@ -97,11 +100,16 @@ export async function benchGuestImpact(log: (m: string) => void): Promise<GuestI
         }
         const jobId = `bench-job-${n}`;
         await startBackupJobs(qmp, [{ jobId, source, target: `bench-tt-${n}`, speed: 0, discardSource: false }]);
+        if (name !== 'noFleecing') await qmp.execute('cont');
         try {
           return await timeWrites(vm, qmp, pattern);
         } finally {
+          // FLEECING.md teardown order: job, snapshot-access, device back, then the rest.
           await cancelAndDismissJob(qmp, jobId);
-          if (name !== 'noFleecing') await setDeviceDrive(qmp, disk.qdevPath, diskNode);
+          if (name !== 'noFleecing') {
+            await deleteNodeIfPresent(qmp, `bench-snap-${n}`);
+            await setDeviceDrive(qmp, disk.qdevPath, diskNode);
+          }
           for (const node of nodes.reverse()) await deleteNodeIfPresent(qmp, node);
           await qmp.execute('object-del', { id: `bench-tg-${n}` });
         }

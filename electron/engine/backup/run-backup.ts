@@ -1,9 +1,8 @@
 import type { Manifest, RunEvent, VmDetails, VmDisk, VmSummary } from '../../../shared/model.js';
 import type { HostSession } from '../hosts/host-session.js';
-import { inspectVm } from '../hosts/vm-inspect.js';
+import { describeVm, withFirstFreeMonitor } from '../hosts/vm-inspect.js';
 import { probeCapabilities } from '../qmp/capabilities.js';
 import { QmpLease } from '../qmp/lease.js';
-import { withQmp } from '../qmp/session.js';
 import type { Storage, StoredImage } from '../storage/storage.js';
 import { writeAndFinalizeArchive, verifyTargetImage } from './archive.js';
 import { freezeGuest, thawGuest, type FreezeOutcome } from './freeze.js';
@@ -133,14 +132,16 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   try {
     // First, so the disks are inspected on their original nodes, not on a dead run's filters.
     await step('orphans', () => removeOwnOrphans(host, o.vm, o.fleecing?.storage ?? null, o.journalDir ?? DEFAULT_JOURNAL_DIR, log, warn));
-    const { vm, caps } = await step('inspect', async () => {
-      const details = await inspectVm(host, o.vm);
-      const socket = details.qmpSockets[0] as string;
-      const capabilities = await withQmp(host.qmp, socket, probeCapabilities);
-      log('info', `VM ${details.name} (${details.runState}) on QEMU ${details.qemuVersion}: ${details.disks.length} disk(s)`);
-      return { vm: details, caps: capabilities };
+    const { vm, caps, socket } = await step('inspect', async () => {
+      // One session for the disks and the capabilities; the run keeps to the monitor that answered.
+      const found = await withFirstFreeMonitor(host, o.vm, async (qmp, answered) => ({
+        vm: await describeVm(qmp, o.vm),
+        caps: await probeCapabilities(qmp),
+        socket: answered,
+      }));
+      log('info', `VM ${found.vm.name} (${found.vm.runState}) on QEMU ${found.vm.qemuVersion}: ${found.vm.disks.length} disk(s)`);
+      return found;
     });
-    const socket = vm.qmpSockets[0] as string;
     lease = new QmpLease(host.qmp, socket);
     for (const w of (await o.platform?.warnings?.()) ?? []) warn(w);
     const runId = newRunId();
@@ -290,7 +291,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     undo.push('thaw guest filesystems', thawNow);
 
     const pauseMs = await step('start', async () => {
-      const status = await withQmp(host.qmp, socket, (q) => q.execute('query-status'));
+      const status = await (await lq.get()).execute('query-status');
       const pause = status.status === 'running';
       // Recorded before the pause (outside the window): if Shear dies while the VM is stopped, cleanup resumes it.
       if (pause) {

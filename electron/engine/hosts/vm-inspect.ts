@@ -175,16 +175,19 @@ export async function inspectVm(
   vm: VmSummary,
   options: { greetingTimeoutMs?: number; lastGreetingTimeoutMs?: number } = {},
 ): Promise<VmDetails> {
-  return withFirstFreeMonitor(host, vm, async (qmp) => {
-    const status = await qmp.execute('query-status');
-    const version = await qmp.execute('query-version');
-    const blocks = await qmp.execute('query-block');
-    const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
-    return {
-      ...vm,
-      runState: status.status,
-      qemuVersion: qemuVersionString(version),
-      disks: disksFromQueryBlock(blocks, nodes),
-    };
-  }, options);
+  return withFirstFreeMonitor(host, vm, (qmp) => describeVm(qmp, vm), options);
+}
+
+/** What `inspectVm` reads, inside a session the caller already has (one session is cheaper than two). */
+export async function describeVm(qmp: QmpClient, vm: VmSummary): Promise<VmDetails> {
+  const status = await qmp.execute('query-status');
+  const version = await qmp.execute('query-version');
+  const blocks = await qmp.execute('query-block');
+  const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
+  return {
+    ...vm,
+    runState: status.status,
+    qemuVersion: qemuVersionString(version),
+    disks: disksFromQueryBlock(blocks, nodes),
+  };
 }
