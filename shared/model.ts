@@ -71,6 +71,10 @@ export interface ManifestDisk {
   size: number;
   fleecing: boolean;
   role: DiskRole;
+  /** Where the disk's image was (restore into the VM writes there): plain file paths only. */
+  source?: { file: string; format: string };
+  /** Checksum of the guest-visible content, computed on the host when the backup finished. */
+  checksum?: { algorithm: string; digest: string };
 }
 
 export interface Manifest {

@@ -13,6 +13,12 @@ import { parseStorageSpec } from '../engine/storage/storage.js';
 import { DEFAULT_JOURNAL_DIR } from '../engine/backup/journal.js';
 import { cleanupLeftovers } from '../engine/leftovers/cleanup.js';
 import { scanLeftovers } from '../engine/leftovers/scan.js';
+import { verifyArchive } from '../engine/archive/verify.js';
+import { restoreAsNewImages } from '../engine/archive/restore.js';
+import { restoreIntoVm } from '../engine/archive/restore-into.js';
+import { ProxmoxStorage } from '../engine/storage/proxmox.js';
+import type { Storage } from '../engine/storage/storage.js';
+import { shellQuote } from '../engine/ssh/quote.js';
 import { connectHost, type HostArgs } from './connect-host.js';
 import { createRenderer, type Renderer } from './render.js';
 
@@ -24,6 +30,9 @@ const USAGE = `shear — point-in-time backups of running QEMU VMs with backup f
                 [--bwlimit MiB/s] [--json]
   shear leftovers --host ... [--fleecing-storage STORAGE]... [--json]
   shear cleanup   --host ... [--fleecing-storage STORAGE]... [--include-unknown ITEM]... [--yes] [--json]
+  shear verify  --host ... --archive PATH [--json]
+  shear restore --host ... --archive PATH --to STORAGE [--disk DEVICE]... [--json]
+  shear restore --host ... --archive PATH --vm ID|NAME --disk DEVICE... --yes [--json]
 
 STORAGE: dir:PATH | lvmthin:VG/POOL | zfs:POOL/DATASET
 --host also takes an ~/.ssh/config alias. Host keys are checked against --known-hosts
@@ -50,6 +59,9 @@ const options = {
   'no-fleecing': { type: 'boolean', default: false },
   'fleecing-format': { type: 'string', default: 'auto' },
   bwlimit: { type: 'string' },
+  archive: { type: 'string' },
+  to: { type: 'string' },
+  disk: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -291,6 +303,69 @@ async function commandBackup(v: Values, render: Renderer, log: Logger): Promise<
   }
 }
 
+async function commandVerify(v: Values, log: Logger): Promise<number> {
+  if (!v.archive) throw new UsageError('--archive PATH is required (the archive folder on the host)');
+  if (!v.archive.startsWith('/')) throw new UsageError(`--archive must be an absolute path on the host, not "${v.archive}"`);
+  const host = await connectHost(hostArgs(v), log);
+  try {
+    const report = await verifyArchive(host, v.archive, (d) => {
+      if (v.json) process.stdout.write(`${JSON.stringify({ type: 'disk', ...d })}\n`);
+      else process.stdout.write(`${d.device}\t${d.ok ? 'ok' : 'FAILED'}\t${d.file}${[...d.problems, ...d.notes].map((p) => `\n  ${p}`).join('')}\n`);
+    });
+    if (v.json) process.stdout.write(`${JSON.stringify({ type: 'verify', ok: report.ok, archive: report.archive, problems: report.problems, disks: report.disks.length })}\n`);
+    else {
+      for (const p of report.problems) process.stdout.write(`${p}\n`);
+      process.stdout.write(report.ok ? `archive ${report.archive}: every disk verified\n` : `archive ${report.archive}: verification FAILED\n`);
+    }
+    return report.ok ? 0 : 1;
+  } finally {
+    host.close();
+  }
+}
+
+async function commandRestore(v: Values, render: Renderer, log: Logger): Promise<number> {
+  if (!v.archive) throw new UsageError('--archive PATH is required (the archive folder on the host)');
+  if (!v.archive.startsWith('/')) throw new UsageError(`--archive must be an absolute path on the host, not "${v.archive}"`);
+  if (v.vm && v.to) throw new UsageError('--to (new images) and --vm (into an existing VM) exclude each other');
+  if (!v.vm && !v.to) throw new UsageError('give --to STORAGE for new images, or --vm ID|NAME --disk DEVICE --yes to overwrite a stopped VM\'s disk');
+  if (v.vm && !(v.disk?.length)) throw new UsageError('restoring into a VM needs --disk DEVICE for each disk to overwrite');
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+  const host = await connectHost(hostArgs(v), log);
+  try {
+    const driver = await hostDriver(host);
+    const common = { host, archiveDir: v.archive.replace(/\/+$/, ''), disks: v.disk ?? [], emit: render.event, signal: controller.signal };
+    if (v.vm) {
+      await restoreIntoVm({ ...common, driver, vm: v.vm, yes: v.yes ?? false });
+      return 0;
+    }
+    const storage = (await resolveStorages(driver, [v.to as string]))[0] as Storage;
+    const result = await restoreAsNewImages({ ...common, storage });
+    for (const image of result.images) {
+      if (v.json) process.stdout.write(`${JSON.stringify({ type: 'restored', ...image })}\n`);
+      else process.stdout.write(`${image.device}\t${image.path}\t${image.format}\n`);
+    }
+    // Proxmox: the new volumes belong to the archived VMID; attaching them is the user's call.
+    if (driver.kind === 'proxmox' && storage instanceof ProxmoxStorage) {
+      for (const image of result.images) {
+        const line = `qm set ${shellQuote(result.manifest.vm.id)} --${image.device} ${shellQuote(storage.volid(image.name))}`;
+        if (v.json) process.stdout.write(`${JSON.stringify({ type: 'attach-command', device: image.device, command: line })}\n`);
+        else process.stdout.write(`to attach: ${line}\n`);
+      }
+    }
+    return 0;
+  } catch (err) {
+    if (!render.sawResult()) render.event({ type: 'result', ok: false, error: explain(err), time: Date.now() });
+    return controller.signal.aborted ? 130 : 1;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+    host.close();
+  }
+}
+
 /**
  * Test hook for crash tests: after the named step, announce it on stderr and
  * wait forever, so a test can SIGKILL the CLI at exactly that point.
@@ -325,6 +400,8 @@ export async function main(argv: string[]): Promise<number> {
     if (command === 'backup') return await commandBackup(values, render, log);
     if (command === 'leftovers') return await commandLeftovers(values, log);
     if (command === 'cleanup') return await commandCleanup(values, log);
+    if (command === 'verify') return await commandVerify(values, log);
+    if (command === 'restore') return await commandRestore(values, render, log);
     throw new UsageError(`unknown command "${command}"`);
   } catch (err) {
     if (err instanceof UsageError) {

@@ -111,7 +111,8 @@ describe('Proxmox VE host', () => {
     expect(lockAt).toBeGreaterThanOrEqual(0);
     expect(unlockAt).toBeGreaterThan(lockAt);
     // Sizes as Proxmox expects them: KiB (32 MiB + 512 rounds up to 32769 KiB).
-    expect(allocs.map((c) => c.slice(1))).toEqual([
+    // Allocated in parallel: the order is not fixed.
+    expect(allocs.map((c) => c.slice(1)).sort((a, b) => String(a[2]).localeCompare(String(b[2])))).toEqual([
       ['local', '100', 'vm-100-fleece-0.qcow2', '32768', 'qcow2'],
       ['local', '100', 'vm-100-fleece-1.qcow2', '32769', 'qcow2'],
     ]);
@@ -183,6 +184,8 @@ describe('Proxmox VE host', () => {
   });
 });
 
+let stoppedArchive = '';
+
 describe('Proxmox VMs without QEMU', () => {
   /** Writes a pattern straight into a volume (nothing runs it). */
   const fill = (volid: string, format: string, pattern: number, length: string) =>
@@ -195,6 +198,7 @@ describe('Proxmox VMs without QEMU', () => {
     const r = await runShear(['backup', ...hostArgs(), '--vm', '101', '--target', `dir:${target}`, '--no-fleecing', '--json'], { env: env() });
     expect(r.code, r.stdout.slice(-3000)).toBe(0);
     const archive = String(r.lines.at(-1)?.archive);
+    stoppedArchive = archive;
     const manifest = JSON.parse(readFileSync(join(archive, 'manifest.json'), 'utf8')) as { runState: string; disks: Array<{ device: string; size: number; fleecing: boolean; role: string }> };
     expect(manifest.runState).toBe('stopped');
     expect(manifest.disks.map((d) => [d.device, d.size, d.fleecing, d.role])).toEqual([
@@ -221,5 +225,42 @@ describe('Proxmox VMs without QEMU', () => {
     expect((JSON.parse(readFileSync(join(archive, 'manifest.json'), 'utf8')) as { runState: string }).runState).toBe('template');
     expect(await imagePatternMatches(join(archive, 'scsi0.qcow2'), { offset: 0, length: 2 * MiB, pattern: 0x66 }, { format: 'qcow2' })).toBe(true);
     expect(pve.state().vms['102']?.lock).toBeUndefined();
+  });
+
+  it('restores an archive as new volumes on an lvmthin storage through pvesm, verified, and prints how to attach them', async () => {
+    expect(stoppedArchive).not.toBe('');
+    const r = await runShear(['restore', ...hostArgs(), '--archive', stoppedArchive, '--to', 'fast', '--json'], { env: env() });
+    expect(r.code, r.stdout.slice(-3000)).toBe(0);
+    const restored = r.lines.filter((l) => l.type === 'restored') as Array<{ device: string; name: string; path: string; format: string }>;
+    expect(restored.map((x) => [x.device, x.format])).toEqual([['efidisk0', 'raw'], ['scsi0', 'raw'], ['virtio1', 'raw']]);
+    for (const x of restored) expect(x.name).toMatch(new RegExp(`^vm-101-restore-\\d{8}T\\d{6}Z-${x.device}$`));
+    const virtio1 = restored.find((x) => x.device === 'virtio1');
+    expect(await imagePatternMatches(String(virtio1?.path), { offset: 0, length: MiB, pattern: 0x55 }, { format: 'raw' })).toBe(true);
+    expect(r.lines.filter((l) => l.type === 'attach-command').map((l) => l.command)).toEqual(
+      restored.map((x) => `qm set 101 --${x.device} fast:${x.name}`),
+    );
+  });
+
+  it('restores into the stopped VM\'s disks under the create lock, activating the inactive LV, only with --yes', async () => {
+    fill('local:101/vm-101-disk-0.qcow2', 'qcow2', 0x99, '1M');
+    fill('fast:vm-101-disk-1', 'raw', 0x99, '1M');
+    const refused = await runShear(['restore', ...hostArgs(), '--archive', stoppedArchive, '--vm', '101', '--disk', 'scsi0', '--json'], { env: env() });
+    expect(refused.code).toBe(1);
+    const callsBefore = (pve.state().calls ?? []).length;
+    const r = await runShear(['restore', ...hostArgs(), '--archive', stoppedArchive, '--vm', '101', '--disk', 'scsi0', '--disk', 'virtio1', '--yes', '--json'], { env: env() });
+    expect(r.code, r.stdout.slice(-3000)).toBe(0);
+    expect((pve.state().calls ?? []).slice(callsBefore).map((c) => c.join(' '))).toEqual([
+      'qm set 101 --lock create', 'lvchange -ay -K pve/vm-101-disk-1', 'lvchange -an pve/vm-101-disk-1', 'qm unlock 101',
+    ]);
+    expect(await imagePatternMatches(pve.volumePath('local:101/vm-101-disk-0.qcow2'), { offset: 0, length: MiB, pattern: 0x44 }, { format: 'qcow2' })).toBe(true);
+    expect(await imagePatternMatches(pve.volumePath('fast:vm-101-disk-1'), { offset: 0, length: MiB, pattern: 0x55 }, { format: 'raw' })).toBe(true);
+    expect(pve.state().vms['101']?.lock).toBeUndefined();
+  });
+
+  it('never restores into a running VM', async () => {
+    const r = await runShear(['restore', ...hostArgs(), '--archive', stoppedArchive, '--vm', '100', '--disk', 'scsi0', '--yes', '--json'], { env: env() });
+    expect(r.code).toBe(1);
+    expect(r.lines.at(-1)).toMatchObject({ ok: false, error: expect.stringMatching(/VM 100 is running/) });
+    expect(pve.state().vms['100']?.lock).toBeUndefined();
   });
 });

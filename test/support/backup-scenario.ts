@@ -43,12 +43,16 @@ export async function expectPointInTime(vm: LabVm, archiveDir: string): Promise<
   for (const disk of dataDisks(vm)) {
     const entry = manifest.disks.find((d) => d.device === disk.id);
     expect(entry, `manifest entry for ${disk.id}`).toBeDefined();
-    const file = join(archiveDir, entry?.file ?? '');
-    const has = (offset: number, length: number, pattern: number) => imagePatternMatches(file, { offset, length, pattern }, { format: 'qcow2' });
-    expect(await imageVirtualSize(file, { format: 'qcow2' })).toBe(disk.sizeBytes);
-    expect(await has(0, 2 * MiB, 0x11), `${disk.id}: data written before`).toBe(true);
-    expect(await has(tail(disk.sizeBytes), 8 * MiB, 0x11), `${disk.id}: old data, not the overwrite`).toBe(true);
-    expect(await has(4 * MiB, 1 * MiB, 0), `${disk.id}: nothing written during the copy`).toBe(true);
+    await expectPointInTimeImage(join(archiveDir, entry?.file ?? ''), 'qcow2', disk.sizeBytes, disk.id);
   }
   await expectLiveWrites(vm);
+}
+
+/** One image (an archive's, or a restored one) holds the point-in-time content of a data disk. */
+export async function expectPointInTimeImage(file: string, format: 'qcow2' | 'raw', sizeBytes: number, what: string): Promise<void> {
+  const has = (offset: number, length: number, pattern: number) => imagePatternMatches(file, { offset, length, pattern }, { format });
+  expect(await imageVirtualSize(file, { format })).toBe(sizeBytes);
+  expect(await has(0, 2 * MiB, 0x11), `${what}: data written before`).toBe(true);
+  expect(await has(tail(sizeBytes), 8 * MiB, 0x11), `${what}: old data, not the overwrite`).toBe(true);
+  expect(await has(4 * MiB, 1 * MiB, 0), `${what}: nothing written during the copy`).toBe(true);
 }

@@ -3,6 +3,7 @@ import type { HostSession } from '../hosts/host-session.js';
 import { proxmoxConfig } from '../hosts/proxmox.js';
 import { configVolumes, openVolume } from '../hosts/proxmox-volumes.js';
 import { verifyTargetImage, writeAndFinalizeArchive } from './archive.js';
+import { contentDigest } from '../archive/content-digest.js';
 import { BackupCancelledError, BackupFailedError } from './errors.js';
 import { DEFAULT_JOURNAL_DIR, RunJournal } from './journal.js';
 import { archiveTimestamp, newRunId, safeNamePart } from './plan.js';
@@ -87,7 +88,8 @@ export async function runOfflineBackup(o: OfflineBackupOptions): Promise<{ archi
       });
       o.emit({ type: 'progress', disk: v.key, done: info['virtual-size'], total: info['virtual-size'], time: now() });
       await verifyTargetImage(host, `${partialDir}/${file}`, info['virtual-size']);
-      disks.push({ device: v.key, file, format: 'qcow2', size: info['virtual-size'], fleecing: false, role: v.role });
+      const sum = await contentDigest(host, `${partialDir}/${file}`, 'qcow2');
+      disks.push({ device: v.key, file, format: 'qcow2', size: info['virtual-size'], fleecing: false, role: v.role, checksum: { algorithm: sum.algorithm, digest: sum.digest } });
       log('info', `${v.volid} copied (${info['virtual-size']} bytes)`, v.key);
     }
     const manifest: Manifest = {

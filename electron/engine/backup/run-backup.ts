@@ -5,6 +5,7 @@ import { probeCapabilities } from '../qmp/capabilities.js';
 import { QmpLease } from '../qmp/lease.js';
 import type { Storage, StoredImage } from '../storage/storage.js';
 import { writeAndFinalizeArchive, verifyTargetImage } from './archive.js';
+import { contentDigest } from '../archive/content-digest.js';
 import { freezeGuest, thawGuest, type FreezeOutcome } from './freeze.js';
 import {
   addCbwFilter,
@@ -418,10 +419,19 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         size: d.disk.sizeBytes,
         fleecing: d.fleece !== null,
         role: d.disk.role,
+        ...(d.disk.file.startsWith('/') && !readOnly.has(d.disk.nodeName) ? { source: { file: d.disk.file, format: d.disk.format } } : {}),
       })),
     };
     await step('verify', async () => {
-      await mapLimit(thePlan.disks, HOST_PARALLELISM, (d) => verifyTargetImage(host, `${thePlan.partialDir}/${d.targetFile}`, d.disk.sizeBytes));
+      await mapLimit(thePlan.disks, HOST_PARALLELISM, async (d, i) => {
+        const path = `${thePlan.partialDir}/${d.targetFile}`;
+        await verifyTargetImage(host, path, d.disk.sizeBytes);
+        const t0 = now();
+        const sum = await contentDigest(host, path, 'qcow2');
+        if (sum.size !== d.disk.sizeBytes) throw new Error(`${d.disk.device}: checksummed ${sum.size} bytes, the disk is ${d.disk.sizeBytes}`);
+        (manifest.disks[i] as Manifest['disks'][number]).checksum = { algorithm: sum.algorithm, digest: sum.digest };
+        log('info', `checksum ${sum.algorithm} ${sum.digest} (${sum.dataChunks} data, ${sum.zeroChunks} zero chunks, ${now() - t0} ms)`, d.disk.device);
+      });
     });
     await step('finish', async () => {
       const definition = o.platform?.definition ? await o.platform.definition() : { kind: 'qemu-command-line', pid: vm.pid, argv: vm.argv };

@@ -1,0 +1,156 @@
+import type { ImageFormat, Manifest, RunEvent } from '../../../shared/model.js';
+import { BackupCancelledError } from '../backup/errors.js';
+import { archiveTimestamp, safeNamePart } from '../backup/plan.js';
+import { UndoStack } from '../backup/undo-stack.js';
+import type { HostSession } from '../hosts/host-session.js';
+import { ImageExistsError } from '../storage/errors.js';
+import type { Storage, StoredImage } from '../storage/storage.js';
+import { contentDigest, DIGEST_ALGORITHM } from './content-digest.js';
+import { ArchiveError, readArchiveManifest } from './manifest.js';
+
+/**
+ * Restore: an archive's disks become images again, and count as restored only
+ * once their content hashes to the checksum taken at backup time.
+ *
+ * As new images (the default): on any storage, in the format it prefers, named
+ * `vm-<id>-restore-<time>-<device>` so they never collide with what exists;
+ * anything created is freed again if a disk fails (full storage, bad archive).
+ * Into an existing VM's disk: only while nothing runs it (see restore-into.ts).
+ */
+export interface RestoredImage {
+  device: string;
+  storage: string;
+  name: string;
+  path: string;
+  format: ImageFormat;
+  size: number;
+}
+
+export interface RestoreCommon {
+  host: HostSession;
+  archiveDir: string;
+  /** Devices to restore; all when empty. */
+  disks: string[];
+  emit: (e: RunEvent) => void;
+  signal?: AbortSignal;
+}
+
+// `qemu-img convert -p` prints "    (12.34/100%)" with carriage returns.
+const PROGRESS = /\((\d+(?:\.\d+)?)\/100%\)/g;
+
+export function selectDisks(manifest: Manifest, wanted: string[], where: string): Manifest['disks'] {
+  if (wanted.length === 0) return manifest.disks;
+  const unknown = wanted.filter((w) => !manifest.disks.some((d) => d.device === w));
+  if (unknown.length > 0) throw new ArchiveError(`${where} has no disk ${unknown.join(', ')} (it has ${manifest.disks.map((d) => d.device).join(', ')})`);
+  return manifest.disks.filter((d) => wanted.includes(d.device));
+}
+
+/** Copies one archived disk into an image with `qemu-img convert -n`, reporting progress. */
+export async function writeDisk(
+  o: RestoreCommon,
+  d: Manifest['disks'][number],
+  dest: { path: string; format: string; knownZero: boolean },
+): Promise<void> {
+  let last = -1;
+  const r = await o.host.exec(
+    ['qemu-img', 'convert', '-p', '-n', ...(dest.knownZero ? ['--target-is-zero'] : []), '-f', d.format, '-O', dest.format, `${o.archiveDir}/${d.file}`, dest.path],
+    {
+      ...(o.signal ? { signal: o.signal } : {}),
+      onStdout: (chunk) => {
+        for (const m of chunk.toString().matchAll(PROGRESS)) {
+          const pct = Math.floor(Number(m[1]));
+          if (pct === last) continue;
+          last = pct;
+          o.emit({ type: 'progress', disk: d.device, done: Math.round((d.size * pct) / 100), total: d.size, time: Date.now() });
+        }
+      },
+    },
+  );
+  if (r.code !== 0) throw new Error(`${d.device}: writing ${dest.path} failed: ${(r.stderr || r.stdout).trim()}`);
+  o.emit({ type: 'progress', disk: d.device, done: d.size, total: d.size, time: Date.now() });
+}
+
+/** The restored content must hash as the backup did (only the disk's bytes: an LV may be rounded up). */
+export async function checkRestored(o: RestoreCommon, d: Manifest['disks'][number], path: string, format: string): Promise<void> {
+  if (!d.checksum) {
+    o.emit({ type: 'warning', message: `${d.device}: the archive has no checksum for this disk; the restored content is not verified`, time: Date.now() });
+    return;
+  }
+  if (d.checksum.algorithm !== DIGEST_ALGORITHM) throw new Error(`${d.device}: unknown checksum algorithm ${d.checksum.algorithm}`);
+  const sum = await contentDigest(o.host, path, format, d.size);
+  if (sum.digest !== d.checksum.digest) throw new Error(`${d.device}: the restored content does not match the archive's checksum (expected ${d.checksum.digest}, got ${sum.digest})`);
+  o.emit({ type: 'log', level: 'info', message: `${d.device}: restored content verified (${DIGEST_ALGORITHM} ${sum.digest})`, disk: d.device, time: Date.now() });
+}
+
+export interface RestoreNewOptions extends RestoreCommon {
+  storage: Storage;
+}
+
+export interface RestoreResult {
+  manifest: Manifest;
+  images: RestoredImage[];
+  /** Where the restore record (images and the VM's saved definition) was written. */
+  recordPath: string;
+}
+
+const WRITE_RECORD = 'umask 022; cat > "$1.tmp" && mv -f -- "$1.tmp" "$1"';
+
+export async function restoreAsNewImages(o: RestoreNewOptions): Promise<RestoreResult> {
+  const { host, storage } = o;
+  const log = (message: string, disk?: string) => o.emit({ type: 'log', level: 'info', message, time: Date.now(), ...(disk ? { disk } : {}) });
+  const undo = new UndoStack();
+  try {
+    const manifest = await readArchiveManifest(host, o.archiveDir);
+    const disks = selectDisks(manifest, o.disks, o.archiveDir);
+    const format: ImageFormat = storage.formats.includes('qcow2') ? 'qcow2' : (storage.formats[0] ?? 'raw');
+    const need = disks.reduce((s, d) => s + d.size, 0);
+    const free = await storage.freeBytes(host);
+    if (free < need) {
+      const msg = `${storage.spec} has ${free} bytes free; the restored disks need up to ${need}`;
+      if (!storage.thin || format === 'raw') throw new Error(msg);
+      o.emit({ type: 'warning', message: msg, time: Date.now() });
+    }
+    const stamp = archiveTimestamp(new Date());
+    const images: RestoredImage[] = [];
+    for (const d of disks) {
+      if (o.signal?.aborted) throw new BackupCancelledError();
+      let image: StoredImage | null = null;
+      for (let n = 1; !image; n++) {
+        const base = `vm-${safeNamePart(manifest.vm.id)}-restore-${stamp}-${safeNamePart(d.device)}${n > 1 ? `-${n}` : ''}`;
+        const name = storage.pathBased ? `${base}.${format}` : base;
+        try {
+          image = await storage.allocate(host, name, d.size, format);
+        } catch (err) {
+          if (err instanceof ImageExistsError && n < 50) continue;
+          throw err;
+        }
+        const created = image;
+        // Kept after success; freed if anything fails (a half-written image must not pass for a restore).
+        undo.push(`free ${created.name}`, () => storage.free(host, created.name), 'on-failure');
+      }
+      log(`restoring to ${image.path} (${format}, ${image.sizeBytes} bytes)`, d.device);
+      // A qcow2 we just created reads as zeros, so convert may skip them; a raw LV may hold old data.
+      await writeDisk(o, d, { path: image.path, format, knownZero: format === 'qcow2' });
+      await checkRestored(o, d, image.path, format);
+      images.push({ device: d.device, storage: storage.spec, name: image.name, path: image.path, format, size: d.size });
+    }
+    const definition = await host.execChecked(['cat', '--', `${o.archiveDir}/${manifest.definition}`]).then((r) => JSON.parse(r.stdout) as unknown, () => null);
+    // Beside the images on a folder storage, else in the archive folder.
+    const first = images[0]?.path ?? '';
+    const recordDir = storage.pathBased && first.startsWith('/') ? first.replace(/\/[^/]+$/, '') : o.archiveDir;
+    const recordPath = `${recordDir}/vm-${safeNamePart(manifest.vm.id)}-restore-${stamp}.json`;
+    await host.execChecked(['sh', '-c', WRITE_RECORD, 'shear-record', recordPath], {
+      stdin: `${JSON.stringify({ archive: o.archiveDir, restoredAt: new Date().toISOString(), vm: manifest.vm, images, definition }, null, 2)}\n`,
+    });
+    log(`restore record with the VM's saved definition: ${recordPath}`);
+    await undo.unwind({ ok: true }, () => undefined);
+    o.emit({ type: 'result', ok: true, archive: recordPath, time: Date.now() });
+    return { manifest, images, recordPath };
+  } catch (err) {
+    const error = err instanceof Error ? err : new Error(String(err));
+    o.emit({ type: 'log', level: 'error', message: error.message, time: Date.now() });
+    await undo.unwind({ ok: false }, (m) => o.emit({ type: 'warning', message: m, time: Date.now() }));
+    o.emit({ type: 'result', ok: false, error: error.message, time: Date.now() });
+    throw error;
+  }
+}

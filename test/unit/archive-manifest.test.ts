@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { parseManifest } from '../../electron/engine/archive/manifest.js';
+import { selectDisks } from '../../electron/engine/archive/restore.js';
+
+const good = {
+  formatVersion: 1,
+  tool: { name: 'shear', version: '0.1.0' },
+  vm: { id: '100', name: 'web' },
+  host: 'root@pve',
+  startedAt: '2026-11-26T05:00:00.000Z',
+  finishedAt: '2026-11-26T05:01:00.000Z',
+  qemuVersion: '10.0.2',
+  runState: 'running',
+  pauseMs: 12,
+  fsFreeze: 'no-agent',
+  definition: 'definition.json',
+  disks: [
+    { device: 'scsi0', file: 'scsi0.qcow2', format: 'qcow2', size: 34359738368, fleecing: true, role: 'disk', checksum: { algorithm: 'sha256-4MiB-chunks', digest: 'a'.repeat(64) } },
+    { device: 'efidisk0', file: 'efidisk0.qcow2', format: 'qcow2', size: 540672, fleecing: false, role: 'efivars' },
+  ],
+};
+
+describe('reading an archive manifest back', () => {
+  it('accepts what Shear writes', () => {
+    expect(parseManifest(JSON.stringify(good), '/a').disks.map((d) => d.device)).toEqual(['scsi0', 'efidisk0']);
+  });
+
+  it('gives truncation, bad fields and escaping file names each a clear error', () => {
+    const text = JSON.stringify(good);
+    expect(() => parseManifest(text.slice(0, 100), '/a')).toThrow(/^\/a: manifest\.json is not valid JSON \(truncated or damaged\)/);
+    expect(() => parseManifest(JSON.stringify({ ...good, disks: [] }), '/a')).toThrow(/malformed: disks:/);
+    const escape = { ...good, disks: [{ ...good.disks[0], file: '../../etc/shadow' }] };
+    expect(() => parseManifest(JSON.stringify(escape), '/a')).toThrow(/malformed: disks\.0\.file/);
+    const badSum = { ...good, disks: [{ ...good.disks[0], checksum: { algorithm: 'x', digest: 'nothex' } }] };
+    expect(() => parseManifest(JSON.stringify(badSum), '/a')).toThrow(/disks\.0\.checksum\.digest/);
+    const twice = { ...good, disks: [good.disks[0], good.disks[0]] };
+    expect(() => parseManifest(JSON.stringify(twice), '/a')).toThrow(/lists disk scsi0 twice/);
+  });
+
+  it('selects the disks asked for, or names the ones the archive does not have', () => {
+    const m = parseManifest(JSON.stringify(good), '/a');
+    expect(selectDisks(m, [], '/a')).toHaveLength(2);
+    expect(selectDisks(m, ['efidisk0'], '/a').map((d) => d.device)).toEqual(['efidisk0']);
+    expect(() => selectDisks(m, ['scsi1', 'efidisk0'], '/a')).toThrow(/\/a has no disk scsi1 \(it has scsi0, efidisk0\)/);
+  });
+});
