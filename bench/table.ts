@@ -4,9 +4,9 @@ interface Result {
   machine: string;
   qemuVersion: string;
   guestImpact: (Record<'noBackup' | 'noFleecing' | 'fleecingQcow2' | 'fleecingRaw', { p50Ms: number; p99Ms: number }> & { ratios: Record<string, { p50: number; p99: number }>; targetBytesPerSecond: number }) | null;
-  throughput: { shearMs: number; convertMs: number; throughputRatio: number; copyMs: number; copyRatio: number } | null;
+  throughput: { shearMs: number; convertMs: number; throughputRatio: number; copyMs: number; copyRatio: number; checksumMs?: number } | null;
   overhead: { setupMs: { disks1: number; disks8: number }; teardownMs: { disks1: number; disks8: number }; pauseMs: { disks1: number; disks8: number; p99: number }; sshChannels: { disks1: number; disks8: number }; qmpSessions: { disks1: number; disks8: number } } | null;
-  sparse: { sparseMs: number; smallMs: number; sparseBytes: number; smallBytes: number; sparseTimeRatio: number; sparseSizeRatio: number } | null;
+  sparse: { sparseMs: number; smallMs: number; sparseBytes: number; smallBytes: number; sparseTimeRatio: number; sparseSizeRatio: number; checksumSparseMs?: number; checksumSmallMs?: number } | null;
 }
 
 const verdict = (ok: boolean) => (ok ? 'yes' : '**no**');
@@ -27,6 +27,7 @@ export function renderTable(r: Result): string {
   if (r.throughput) {
     rows.push(['1 GiB backup vs qemu-img convert (whole run)', `${r.throughput.shearMs} ms vs ${r.throughput.convertMs} ms`, `×${r.throughput.throughputRatio}`, '≤ ×1.1', verdict(r.throughput.throughputRatio <= 1.1)]);
     rows.push(['… QEMU backup job alone (copy step)', `${r.throughput.copyMs} ms`, `×${r.throughput.copyRatio}`, '—', '—']);
+    if (r.throughput.checksumMs !== undefined) rows.push(['content checksum of the 1 GiB archive', `${r.throughput.checksumMs} ms`, '', '—', '—']);
   }
   const o = r.overhead;
   if (o) {
@@ -39,6 +40,7 @@ export function renderTable(r: Result): string {
   if (s) {
     rows.push(['8 GiB sparse (64 MiB data) vs 64 MiB disk: time', `${s.sparseMs} ms vs ${s.smallMs} ms`, `×${s.sparseTimeRatio}`, '≤ ×2', verdict(s.sparseTimeRatio <= 2)]);
     rows.push(['… archive size', `${s.sparseBytes} vs ${s.smallBytes} bytes`, `×${s.sparseSizeRatio}`, '—', '—']);
+    if (s.checksumSparseMs !== undefined) rows.push(['… content checksum, 8 GiB sparse vs 64 MiB', `${s.checksumSparseMs} vs ${s.checksumSmallMs} ms`, '', '—', '—']);
   }
   const head = `Shear bench ${r.date.slice(0, 10)} — QEMU ${r.qemuVersion} — ${r.machine}\n\n`;
   const table = [['case', 'measured', 'ratio', 'target', 'met'], ['---', '---', '---', '---', '---'], ...rows].map((row) => `| ${row.join(' | ')} |`).join('\n');

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CleanupReport, ImageFormat, Leftover, VmDetails } from './model.js';
+import type { CleanupReport, ImageFormat, Leftover, Manifest, VmDetails } from './model.js';
 
 /**
  * The ONE contract between the engine side (Electron main process, or the
@@ -55,6 +55,26 @@ const targetSchema = z
   .max(4096);
 const idSchema = z.string().min(1).max(200);
 
+/** An archive folder on the host: an absolute path. */
+const archivePathSchema = z
+  .string()
+  .min(2)
+  .max(4096)
+  .refine((p) => p.startsWith('/') && !p.includes('\0'), 'an archive is an absolute folder path on the host');
+
+export const restoreRequestSchema = z.object({
+  hostId: idSchema,
+  archive: archivePathSchema,
+  /** Devices to restore; empty: all (only for new images). */
+  disks: z.array(z.string().min(1).max(64)).max(64),
+  target: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('new'), storage: storageSpecSchema }),
+    // Overwrites the disks of a VM that is not running: only with an explicit confirmation.
+    z.object({ kind: z.literal('vm'), vm: z.string().min(1).max(128), confirm: z.literal(true) }),
+  ]),
+}).refine((r) => r.target.kind === 'new' || r.disks.length > 0, { message: 'name the disks to overwrite', path: ['disks'] });
+export type RestoreRequest = z.input<typeof restoreRequestSchema>;
+
 export const backupRequestSchema = z.object({
   hostId: idSchema,
   vmIds: z.array(idSchema).min(1, 'choose at least one VM').max(100),
@@ -92,6 +112,9 @@ export interface BackupPlanPreview {
 
 export type RunState = 'running' | 'succeeded' | 'failed' | 'cancelled';
 
+/** What a run does: a backup, or checking or restoring an archive. */
+export type RunKind = 'backup' | 'verify' | 'restore';
+
 export interface RunLogLine {
   seq: number;
   time: number;
@@ -116,6 +139,7 @@ export interface RunDiskProgress {
 
 export interface RunSnapshot {
   id: string;
+  kind: RunKind;
   hostId: string;
   hostLabel: string;
   vmIds: string[];
@@ -133,6 +157,10 @@ export interface RunSnapshot {
 
 export interface HistoryEntry {
   runId: string;
+  /** Absent in entries written before verify/restore existed: those were backups. */
+  kind?: RunKind;
+  /** The host the run was on (entries of older versions lack it). */
+  hostId?: string;
   hostLabel: string;
   vmIds: string[];
   state: RunState;
@@ -202,6 +230,9 @@ export const channels = {
   'runs:list': channel<RunSnapshot[]>()(none),
   'runs:cancel': channel<void>()(z.object({ runId: idSchema })),
   'history:list': channel<HistoryEntry[]>()(none),
+  'archives:inspect': channel<Manifest>()(z.object({ hostId: idSchema, archive: archivePathSchema })),
+  'archives:verify': channel<{ runId: string }>()(z.object({ hostId: idSchema, archive: archivePathSchema })),
+  'archives:restore': channel<{ runId: string }>()(restoreRequestSchema),
   'leftovers:scan': channel<Leftover[]>()(z.object({ hostId: idSchema, storages: z.array(storageSpecSchema).max(50) })),
   'leftovers:clean': channel<CleanupReport>()(
     z.object({ hostId: idSchema, storages: z.array(storageSpecSchema).max(50), ids: z.array(z.string().max(8192)).max(10_000), includeUnknown: z.array(z.string().max(8192)).max(10_000) }),

@@ -1,3 +1,4 @@
+import { contentDigest } from '../../electron/engine/archive/content-digest.js';
 import { DirStorage } from '../../electron/engine/storage/dir.js';
 import { guestWrite } from '../../test/lab/guest-io.js';
 import { startBenchLab, timedBackup } from '../lab.js';
@@ -17,6 +18,9 @@ export interface Sparse {
   smallBytes: number;
   sparseTimeRatio: number;
   sparseSizeRatio: number;
+  /** Content checksum of each archive: zeros are hashed without reading. */
+  checksumSparseMs: number;
+  checksumSmallMs: number;
 }
 
 export async function benchSparse(log: (m: string) => void): Promise<Sparse> {
@@ -30,12 +34,16 @@ export async function benchSparse(log: (m: string) => void): Promise<Sparse> {
     const target = b.folder('target');
     const times: Record<string, number[]> = { sparse: [], small: [] };
     const sizes: Record<string, number> = {};
+    const checksums: Record<string, number[]> = { sparse: [], small: [] };
     for (let i = 0; i < RUNS; i++) {
       for (const name of ['sparse', 'small']) {
         const r = await timedBackup(b, name, { targetDir: target, fleecing: { storage, format: 'qcow2' }, pollIntervalMs: 100 });
         times[name]?.push(r.wallMs);
         // Bytes the archive really occupies on the target.
         sizes[name] = Number((await b.host.execChecked(['du', '-s', '-B1', '--', r.archiveDir])).stdout.split(/\s/)[0]);
+        const t1 = performance.now();
+        await contentDigest(b.host, `${r.archiveDir}/vd0.qcow2`, 'qcow2');
+        checksums[name]?.push(performance.now() - t1);
         await b.host.execChecked(['rm', '-rf', '--', r.archiveDir]);
       }
     }
@@ -48,6 +56,8 @@ export async function benchSparse(log: (m: string) => void): Promise<Sparse> {
       smallBytes: sizes.small ?? 0,
       sparseTimeRatio: ratio(sparseMs, smallMs),
       sparseSizeRatio: ratio(sizes.sparse ?? 0, sizes.small ?? 1),
+      checksumSparseMs: round(median(checksums.sparse ?? []), 0),
+      checksumSmallMs: round(median(checksums.small ?? []), 0),
     };
     log(`sparse: ${out.sparseMs} ms vs ${out.smallMs} ms, ${out.sparseBytes} vs ${out.smallBytes} bytes`);
     return out;

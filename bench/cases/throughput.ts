@@ -1,3 +1,4 @@
+import { contentDigest } from '../../electron/engine/archive/content-digest.js';
 import { DirStorage } from '../../electron/engine/storage/dir.js';
 import { guestWrite } from '../../test/lab/guest-io.js';
 import { startBenchLab, timedBackup } from '../lab.js';
@@ -18,6 +19,8 @@ export interface Throughput {
   /** QEMU's backup job alone (Shear's `copy` step) against the convert: what is QEMU's. */
   copyMs: number;
   copyRatio: number;
+  /** The content checksum of the 1 GiB archive (every run computes one). */
+  checksumMs: number;
   diskBytes: number;
 }
 
@@ -30,6 +33,7 @@ export async function benchThroughput(log: (m: string) => void): Promise<Through
     const target = b.folder('target');
     const shear: number[] = [];
     const copy: number[] = [];
+    const checksum: number[] = [];
     const convert: number[] = [];
     // Both start with no dirty pages (else one pays for the other's writeback) and end with
     // their copy on disk: Shear's archive is synced before it counts, so the convert is too.
@@ -40,6 +44,10 @@ export async function benchThroughput(log: (m: string) => void): Promise<Through
       shear.push(r.wallMs);
       copy.push(r.steps.copy ?? Number.NaN);
       log(`throughput run ${i + 1}: shear ${Math.round(r.wallMs)} ms (copy ${r.steps.copy ?? '?'} ms)`);
+      // What the content checksum (part of every run's verify step) costs on its own.
+      const t1 = performance.now();
+      await contentDigest(b.host, `${r.archiveDir}/vd0.qcow2`, 'qcow2');
+      checksum.push(performance.now() - t1);
       await b.host.execChecked(['rm', '-rf', '--', r.archiveDir]);
       await settle();
       const out = `${target}/convert-${i}.qcow2`;
@@ -56,6 +64,7 @@ export async function benchThroughput(log: (m: string) => void): Promise<Through
       throughputRatio: ratio(median(shear), median(convert)),
       copyMs: round(median(copy), 0),
       copyRatio: ratio(median(copy), median(convert)),
+      checksumMs: round(median(checksum), 0),
       diskBytes: GiB,
     };
     log(`throughput: shear ${result.shearMs} ms, qemu-img convert ${result.convertMs} ms, ratio ${result.throughputRatio}`);

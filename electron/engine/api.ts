@@ -10,9 +10,14 @@ import type {
   HostKeyPrompt,
   ParsedRequestOf,
   ResponseOf,
+  RunSnapshot,
   StorageInfo,
 } from '../../shared/contract.js';
-import type { VmDetails } from '../../shared/model.js';
+import type { RunEvent, VmDetails } from '../../shared/model.js';
+import { readArchiveManifest } from './archive/manifest.js';
+import { restoreAsNewImages } from './archive/restore.js';
+import { restoreIntoVm } from './archive/restore-into.js';
+import { verifyArchive } from './archive/verify.js';
 import { HostStore, readJsonFile, writeJsonFile, type SecretStore } from './app/host-store.js';
 import { RunManager } from './app/run-manager.js';
 import { SettingsStore } from './app/settings-store.js';
@@ -136,6 +141,27 @@ export class ShearService {
     'runs:list': async () => this.runs.list(),
     'runs:cancel': async ({ runId }) => this.runs.cancel(runId),
     'history:list': () => readJsonFile<HistoryEntry[]>(this.historyPath, []),
+    'archives:inspect': async ({ hostId, archive }) => readArchiveManifest(await this.session(hostId), archive),
+    'archives:verify': ({ hostId, archive }) =>
+      this.startTask(hostId, 'verify', archive, async (session, emit) => {
+        const report = await verifyArchive(session, archive, (d) => {
+          emit({ type: 'log', level: d.ok ? 'info' : 'error', message: `${d.device} (${d.file}): ${d.ok ? 'verified' : d.problems.join('; ')}`, disk: d.device, time: Date.now() });
+          for (const note of d.notes) emit({ type: 'warning', message: `${d.device}: ${note}`, time: Date.now() });
+        });
+        if (!report.ok) throw new Error(report.problems[0] ?? `verification failed: ${report.disks.filter((d) => !d.ok).map((d) => d.device).join(', ')}`);
+        emit({ type: 'log', level: 'info', message: `every disk of ${archive} verified`, time: Date.now() });
+      }),
+    'archives:restore': (request) =>
+      this.startTask(request.hostId, 'restore', request.archive, async (session, emit, signal) => {
+        const common = { host: session, archiveDir: request.archive, disks: request.disks, emit, signal };
+        const driver = await this.driver(request.hostId);
+        if (request.target.kind === 'vm') {
+          await restoreIntoVm({ ...common, driver, vm: request.target.vm, yes: request.target.confirm });
+          return;
+        }
+        const result = await restoreAsNewImages({ ...common, storage: await driver.resolveStorage(request.target.storage) });
+        for (const image of result.images) emit({ type: 'log', level: 'info', message: `${image.device} restored as ${image.path}`, disk: image.device, time: Date.now() });
+      }),
     'leftovers:scan': async ({ hostId, storages }) => {
       const session = await this.session(hostId);
       return (await scanLeftovers(session, { journalDir: this.journalDir, storages: await this.storages(hostId, storages) })).items;
@@ -316,12 +342,46 @@ export class ShearService {
           error = `${vm.id}: ${(err as Error).message}`;
         }
       }
-      const snap = this.runs.finish(id, signal.aborted ? 'cancelled' : state, error);
-      const history = await readJsonFile<HistoryEntry[]>(this.historyPath, []);
-      history.unshift({ runId: id, hostLabel: snap.hostLabel, vmIds: snap.vmIds, state: snap.state, startedAt: snap.startedAt, finishedAt: snap.finishedAt ?? Date.now(), archives: snap.archives, error: snap.error });
-      await writeJsonFile(this.historyPath, history.slice(0, 500)).catch((e: unknown) => this.log('warn', `could not save history: ${(e as Error).message}`));
+      await this.record(this.runs.finish(id, signal.aborted ? 'cancelled' : state, error));
     })();
     return { runId: id };
+  }
+
+  /**
+   * A verify or restore as a run: the same progress, log and history as a
+   * backup. The archive's VM names the run (when its manifest can be read).
+   */
+  private async startTask(
+    hostId: string,
+    kind: 'verify' | 'restore',
+    archive: string,
+    body: (session: SshHostSession, emit: (e: RunEvent) => void, signal: AbortSignal) => Promise<void>,
+  ): Promise<{ runId: string }> {
+    const session = await this.session(hostId);
+    const vmId = await readArchiveManifest(session, archive).then((m) => m.vm.id, () => archive.split('/').filter(Boolean).at(-2) ?? archive);
+    const { id, signal } = this.runs.create({ hostId, hostLabel: await this.hostLabel(hostId), vmIds: [vmId], kind });
+    void (async () => {
+      let error: string | null = null;
+      try {
+        await body(session, (e) => this.runs.apply(id, vmId, e), signal);
+      } catch (err) {
+        error = (err as Error).message;
+        this.runs.log(id, 'error', error);
+      }
+      const snap = this.runs.finish(id, signal.aborted ? 'cancelled' : error ? 'failed' : 'succeeded', error);
+      // A restore's result names its record, not an archive: history keeps the archive it came from.
+      await this.record({ ...snap, archives: [archive] });
+    })();
+    return { runId: id };
+  }
+
+  private async record(snap: RunSnapshot): Promise<void> {
+    const history = await readJsonFile<HistoryEntry[]>(this.historyPath, []);
+    history.unshift({
+      runId: snap.id, kind: snap.kind, hostId: snap.hostId, hostLabel: snap.hostLabel, vmIds: snap.vmIds, state: snap.state,
+      startedAt: snap.startedAt, finishedAt: snap.finishedAt ?? Date.now(), archives: snap.archives, error: snap.error,
+    });
+    await writeJsonFile(this.historyPath, history.slice(0, 500)).catch((e: unknown) => this.log('warn', `could not save history: ${(e as Error).message}`));
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 import { createStore, type StoreApi } from 'zustand/vanilla';
 import type { ShearApi } from '../../shared/contract';
 import { errorText, toUiError } from './errors';
+import { createArchivesSlice, type ArchivesSlice } from './archives';
 import { createHistorySlice, type HistorySlice } from './history';
 import { createHostKeySlice, type HostKeySlice } from './hostKey';
 import { createHostsSlice, type HostsSlice } from './hosts';
@@ -17,7 +18,7 @@ export interface EventsSlice {
   loadInitial(): Promise<void>;
 }
 
-export type AppState = NavSlice & HostsSlice & HostKeySlice & WizardSlice & RunsSlice & LeftoversSlice & HistorySlice & EventsSlice;
+export type AppState = NavSlice & HostsSlice & HostKeySlice & WizardSlice & RunsSlice & LeftoversSlice & HistorySlice & ArchivesSlice & EventsSlice;
 export type AppStore = StoreApi<AppState>;
 
 /**
@@ -43,6 +44,7 @@ export function createAppStore(api: ShearApi | (() => ShearApi)): AppStore {
       ...createRunsSlice(set, get, deps),
       ...createLeftoversSlice(set, get, deps),
       ...createHistorySlice(set, get, deps),
+      ...createArchivesSlice(set, get, deps),
       subscribeEvents: () => {
         const offRuns = getApi().on('runs:update', (updates) => get().applyRunUpdates(updates));
         const offPrompt = getApi().on('hostkey:prompt', (prompt) => get().receiveHostKeyPrompt(prompt));

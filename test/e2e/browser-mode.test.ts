@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -115,6 +115,36 @@ describe('browser mode end to end', () => {
     expect(await rows.first().textContent()).toMatch(/Succeeded/);
     expect(await rows.first().textContent()).toContain(`${target}/two/`);
     await shot('history');
+  });
+
+  it('verifies the archive and restores it as new images from History', async () => {
+    await nav('History');
+    const backupRow = page.getByRole('table', { name: 'Backup history' }).locator('tbody tr').first();
+    const archive = ((await backupRow.locator('ul.archives li').first().textContent()) ?? '').replace(/Verify.*$/, '').trim();
+    expect(archive.startsWith(`${target}/two/`)).toBe(true);
+    await page.getByRole('button', { name: `Verify ${archive}`, exact: true }).click();
+    const state = page.getByTestId('run-state');
+    await expect.poll(() => state.getAttribute('data-state'), { timeout: 60_000 }).toBe('succeeded');
+    const log = page.getByRole('list', { name: 'Run log' }).getByRole('listitem');
+    expect((await log.allTextContents()).join('\n')).toMatch(/every disk of .* verified/);
+    await shot('verify-succeeded');
+
+    const restoreDir = labFolder(lab, 'restored');
+    await nav('History');
+    await page.getByRole('button', { name: `Restore ${archive}`, exact: true }).click();
+    const panel = page.getByRole('region', { name: `Restore ${archive}` });
+    await panel.getByLabel('Storage', { exact: true }).fill(`dir:${restoreDir}`);
+    await shot('restore-form');
+    await panel.getByRole('button', { name: 'Start restore' }).click();
+    await expect.poll(() => state.getAttribute('data-state'), { timeout: 60_000 }).toBe('succeeded');
+    expect((await log.allTextContents()).join('\n')).toMatch(/vd0: restored content verified/);
+    await shot('restore-succeeded');
+    const images = readdirSync(restoreDir).filter((f) => f.endsWith('.qcow2')).sort();
+    expect(images).toHaveLength(2);
+    for (const device of ['scsi0', 'vd0']) {
+      const restored = images.find((f) => f.endsWith(`-${device}.qcow2`)) as string;
+      execFileSync('qemu-img', ['compare', '-q', '-f', 'qcow2', '-F', 'qcow2', join(archive, `${device}.qcow2`), join(restoreDir, restored)]);
+    }
   });
 
   it('after the server is SIGKILLed mid-backup, "Clean up" removes what the dead run left', async () => {

@@ -180,10 +180,15 @@ describe('shear restore', () => {
     expect(existsSync(image)).toBe(true);
     const refused = await runShear(['restore', ...hostArgs(), '--archive', stopArchive, '--vm', 'vr-stop', '--disk', 'vd0', '--json'], { env });
     expect(refused.code).toBe(1);
-    expect(refused.lines.at(-1)).toMatchObject({ ok: false, error: expect.stringMatching(/overwrites its disk\(s\) vd0; add --yes/) });
+    expect(refused.lines.at(-1)).toMatchObject({ ok: false, error: expect.stringMatching(/overwrites its disk\(s\) vd0 \(\/.*\/vr-stop\/vd0\.qcow2\); add --yes/) });
     const r = await runShear(['restore', ...hostArgs(), '--archive', stopArchive, '--vm', 'vr-stop', '--disk', 'vd0', '--yes', '--json'], { env });
     expect(r.code, r.stdout.slice(-2000)).toBe(0);
     execFileSync('qemu-img', ['compare', '-q', '-f', 'qcow2', '-F', 'qcow2', join(stopArchive, 'vd0.qcow2'), image]);
+    expect(referenceDigest(image, 'qcow2')).toBe(manifestOf(stopArchive).disks[0]?.checksum?.digest);
+    // Another VM's archive is never written into this VM's disks.
+    const wrong = await runShear(['restore', ...hostArgs(), '--archive', archive, '--vm', 'vr-stop', '--disk', 'vd0', '--yes', '--json'], { env });
+    expect(wrong.code).toBe(1);
+    expect(wrong.lines.at(-1)).toMatchObject({ ok: false, error: expect.stringMatching(/is a backup of VM vr, not of vr-stop/) });
     expect(referenceDigest(image, 'qcow2')).toBe(manifestOf(stopArchive).disks[0]?.checksum?.digest);
   });
 });

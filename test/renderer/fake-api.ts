@@ -109,6 +109,7 @@ export const PLAN: BackupPlanPreview = {
 export function run(over: Partial<RunSnapshot> = {}): RunSnapshot {
   return {
     id: 'run-1',
+    kind: 'backup',
     hostId: 'h1',
     hostLabel: 'pve1 (root@192.168.1.10:22)',
     vmIds: ['web'],

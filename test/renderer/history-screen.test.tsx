@@ -36,3 +36,66 @@ describe('history screen', () => {
     expect(within(table).getAllByRole('row')[1]!.textContent).toContain('web: boom');
   });
 });
+
+const MANIFEST = {
+  formatVersion: 1 as const,
+  tool: { name: 'shear' as const, version: '0.1.0' },
+  vm: { id: 'web', name: 'web' },
+  host: 'root@pve1',
+  startedAt: '2023-11-14T22:13:20.000Z',
+  finishedAt: '2023-11-14T22:16:25.000Z',
+  qemuVersion: '10.0.2',
+  runState: 'running',
+  pauseMs: 9,
+  fsFreeze: 'no-agent' as const,
+  definition: 'definition.json',
+  disks: [
+    { device: 'scsi0', file: 'scsi0.qcow2', format: 'qcow2' as const, size: 32 * 1024 * 1024, fleecing: true, role: 'disk' as const, checksum: { algorithm: 'sha256-4MiB-chunks', digest: 'a'.repeat(64) } },
+    { device: 'efidisk0', file: 'efidisk0.qcow2', format: 'qcow2' as const, size: 540672, fleecing: false, role: 'efivars' as const },
+  ],
+};
+
+describe('verify and restore from the history', () => {
+  const archive = '/mnt/backup/web/20231114T221320Z';
+  const entry: HistoryEntry = { ...ENTRY, hostId: 'h1', kind: 'backup', vmIds: ['web'], archives: [archive] };
+
+  it('verifies an archive as a run and shows it', async () => {
+    const fake = fakeApi({ 'history:list': () => [entry], 'archives:verify': () => ({ runId: 'v1' }) });
+    renderApp(fake);
+    fireEvent.click(await screen.findByRole('button', { name: 'History' }));
+    fireEvent.click(await screen.findByRole('button', { name: `Verify ${archive}` }));
+    await waitFor(() => expect(fake.requestsTo('archives:verify')).toEqual([{ hostId: 'h1', archive }]));
+    expect(await screen.findByRole('heading', { name: 'Run' })).toBeTruthy();
+  });
+
+  it('restores chosen disks as new images, and into a VM only after the explicit yes', async () => {
+    const fake = fakeApi({ 'history:list': () => [entry], 'archives:inspect': () => MANIFEST, 'archives:restore': () => ({ runId: 'r9' }) });
+    renderApp(fake);
+    fireEvent.click(await screen.findByRole('button', { name: 'History' }));
+    fireEvent.click(await screen.findByRole('button', { name: `Restore ${archive}` }));
+    const panel = await screen.findByRole('region', { name: `Restore ${archive}` });
+    const start = await within(panel).findByRole('button', { name: 'Start restore' });
+    expect((start as HTMLButtonElement).disabled).toBe(true); // no storage yet
+    fireEvent.click(within(panel).getByRole('checkbox', { name: /efidisk0/ }));
+    fireEvent.change(within(panel).getByLabelText('Storage'), { target: { value: 'dir:/srv/restore' } });
+    expect((start as HTMLButtonElement).disabled).toBe(false);
+    fireEvent.click(within(panel).getByRole('radio', { name: /Into the disks of a VM/ }));
+    expect((within(panel).getByLabelText('VM') as HTMLInputElement).value).toBe('web');
+    expect((start as HTMLButtonElement).disabled).toBe(true); // not confirmed
+    fireEvent.click(within(panel).getByRole('checkbox', { name: 'Overwrite the chosen disks of this VM' }));
+    fireEvent.click(within(panel).getByRole('radio', { name: /New images/ }));
+    fireEvent.click(start);
+    await waitFor(() => expect(fake.requestsTo('archives:restore')).toEqual([
+      { hostId: 'h1', archive, disks: ['scsi0'], target: { kind: 'new', storage: 'dir:/srv/restore' } },
+    ]));
+    expect(await screen.findByRole('heading', { name: 'Run' })).toBeTruthy();
+  });
+
+  it('offers no actions for entries that did not make archives or do not know their host', async () => {
+    const fake = fakeApi({ 'history:list': () => [ENTRY, { ...entry, runId: 'x', kind: 'restore' }] });
+    renderApp(fake);
+    fireEvent.click(await screen.findByRole('button', { name: 'History' }));
+    await screen.findByRole('table', { name: 'Backup history' });
+    expect(screen.queryAllByRole('button', { name: /^Verify / })).toEqual([]);
+  });
+});

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { RunEvent } from '../../../shared/model.js';
-import type { RunLogLine, RunSnapshot, RunState } from '../../../shared/contract.js';
+import type { RunKind, RunLogLine, RunSnapshot, RunState } from '../../../shared/contract.js';
 
 /** Lines kept per run: the UI shows the newest; the rest is in the CLI/JSON if anyone needs it. */
 export const LOG_CAP = 2_000;
@@ -28,7 +28,7 @@ export class RunManager {
 
   constructor(private readonly publish: (updates: RunSnapshot[]) => void) {}
 
-  create(o: { hostId: string; hostLabel: string; vmIds: string[] }): { id: string; signal: AbortSignal } {
+  create(o: { hostId: string; hostLabel: string; vmIds: string[]; kind?: RunKind }): { id: string; signal: AbortSignal } {
     const id = randomUUID();
     const controller = new AbortController();
     this.runs.set(id, {
@@ -37,7 +37,7 @@ export class RunManager {
       controller,
       samples: new Map(),
       snapshot: {
-        id, hostId: o.hostId, hostLabel: o.hostLabel, vmIds: o.vmIds, state: 'running', startedAt: Date.now(), finishedAt: null,
+        id, kind: o.kind ?? 'backup', hostId: o.hostId, hostLabel: o.hostLabel, vmIds: o.vmIds, state: 'running', startedAt: Date.now(), finishedAt: null,
         steps: [], disks: [], log: [], warnings: [], archives: [], error: null,
       },
     });
@@ -49,7 +49,7 @@ export class RunManager {
     const run = this.runs.get(id);
     if (!run) throw new Error(`no run ${id}`);
     if (run.snapshot.state !== 'running') return;
-    this.log(id, 'warn', 'cancel requested: tearing down what the backup created');
+    this.log(id, 'warn', run.snapshot.kind === 'backup' ? 'cancel requested: tearing down what the backup created' : 'cancel requested');
     run.controller.abort();
   }
 

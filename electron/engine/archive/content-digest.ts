@@ -131,8 +131,9 @@ export function contentDigestArgv(path: string, format: string, limit?: number):
 export class DigestError extends Error {}
 
 /** `limit`: hash only the first bytes (an image that may be larger than the disk it holds). */
-export async function contentDigest(host: StorageHost, path: string, format: string, limit?: number): Promise<ContentDigest> {
-  const r = await host.exec(contentDigestArgv(path, format, limit), { timeoutMs: 6 * 3600_000 });
+export async function contentDigest(host: StorageHost, path: string, format: string, limit?: number, signal?: AbortSignal): Promise<ContentDigest> {
+  // Long: never batched with other commands (see host-session), and cancellable.
+  const r = await host.exec(contentDigestArgv(path, format, limit), { timeoutMs: 6 * 3600_000, ...(signal ? { signal } : {}) });
   if (r.code === 127) throw new DigestError(`${host.label}: checksums need python3 on the host (Debian/Proxmox: apt install python3)`);
   if (r.code !== 0) throw new DigestError(`${host.label}: cannot compute the checksum of ${path}: ${(r.stderr || r.stdout).trim()}`);
   const out = JSON.parse(r.stdout) as Omit<ContentDigest, 'algorithm'>;

@@ -33,6 +33,8 @@ const INFO = 'exec qemu-img info --output=json -U -f "$2" -- "$1"';
 export async function restoreIntoVm(o: RestoreIntoOptions): Promise<{ manifest: Manifest; written: string[] }> {
   const { host } = o;
   const undo = new UndoStack();
+  // Once a byte is written, a failure leaves the disk inconsistent: then the VM stays locked (Proxmox).
+  let writing = false;
   const log = (message: string, disk?: string) => o.emit({ type: 'log', level: 'info', message, time: Date.now(), ...(disk ? { disk } : {}) });
   try {
     if (o.disks.length === 0) throw new ArchiveError('name the disk(s) to overwrite with --disk DEVICE (restoring into a VM never picks disks by itself)');
@@ -42,7 +44,14 @@ export async function restoreIntoVm(o: RestoreIntoOptions): Promise<{ manifest: 
     const vm = vms.find((v) => v.id === o.vm) ?? vms.find((v) => v.name === o.vm);
     const running = vm && (vm.qmpSockets.length > 0 || vm.pid > 0 || (vm.proxmox && vm.proxmox.status !== 'stopped'));
     if (running) throw new Error(`VM ${o.vm} is running: its disks are never overwritten. Stop it first, or restore as new images (without --vm)`);
-    if (!o.yes) throw new Error(`restoring into VM ${o.vm} overwrites its disk(s) ${disks.map((d) => d.device).join(', ')}; add --yes to do that`);
+    // The archive must be this VM's: its disks are found by what the archive recorded.
+    if (manifest.vm.id !== o.vm && manifest.vm.name !== o.vm && String(vm?.proxmox?.vmid ?? '') !== manifest.vm.id) {
+      throw new Error(`${o.archiveDir} is a backup of VM ${manifest.vm.id}, not of ${o.vm}; restore it as new images instead`);
+    }
+    if (!o.yes) {
+      const where = o.driver.kind === 'plain' ? ` (${disks.map((d) => d.source?.file ?? '?').join(', ')})` : '';
+      throw new Error(`restoring into VM ${o.vm} overwrites its disk(s) ${disks.map((d) => d.device).join(', ')}${where}; add --yes to do that`);
+    }
 
     const destinations: Destination[] = [];
     if (o.driver.kind === 'proxmox') {
@@ -50,7 +59,13 @@ export async function restoreIntoVm(o: RestoreIntoOptions): Promise<{ manifest: 
       if (vmid === undefined) throw new Error(`no Proxmox VM ${o.vm} on ${host.label}`);
       // As qmrestore: the VM is locked while its disks are written, so nothing starts it meanwhile.
       const release = await lockVm(host, vmid, 'create');
-      undo.push('unlock the VM', release);
+      undo.push('unlock the VM', async ({ ok }) => {
+        if (!ok && writing) {
+          o.emit({ type: 'warning', message: `VM ${vmid} keeps its create lock: its disks are partly overwritten. Restore again, or \`qm unlock ${vmid}\` once you have decided`, time: Date.now() });
+          return;
+        }
+        await release();
+      });
       const volumes = configVolumes(await proxmoxConfig(host, vmid));
       for (const d of disks) {
         const v = volumes.find((x) => x.key === d.device);
@@ -62,6 +77,9 @@ export async function restoreIntoVm(o: RestoreIntoOptions): Promise<{ manifest: 
     } else {
       for (const d of disks) {
         if (!d.source) throw new ArchiveError(`${o.archiveDir}: the archive does not record where disk ${d.device} lived; restore it as a new image instead`);
+        if (!d.source.file.startsWith('/') || /[\n\0]/.test(d.source.file) || !['qcow2', 'raw'].includes(d.source.format)) {
+          throw new ArchiveError(`${o.archiveDir}: disk ${d.device} records an unusable source (${JSON.stringify(d.source)})`);
+        }
         const r = await host.exec(['sh', '-c', INFO, 'shear-info', d.source.file, d.source.format]);
         if (r.code !== 0) throw new Error(`${d.device}: the VM's image ${d.source.file} cannot be opened: ${(r.stderr || r.stdout).trim()}`);
         destinations.push({ disk: d, path: d.source.file, format: d.source.format, sizeBytes: (JSON.parse(r.stdout) as { 'virtual-size': number })['virtual-size'] });
@@ -82,6 +100,7 @@ export async function restoreIntoVm(o: RestoreIntoOptions): Promise<{ manifest: 
     const written: string[] = [];
     for (const dest of destinations) {
       log(`overwriting ${dest.path} (${dest.format}) with the archived ${dest.disk.device}`, dest.disk.device);
+      writing = true;
       await writeDisk(o, dest.disk, { path: dest.path, format: dest.format, knownZero: false });
       written.push(dest.path);
       await checkRestored(o, dest.disk, dest.path, dest.format);
@@ -94,6 +113,7 @@ export async function restoreIntoVm(o: RestoreIntoOptions): Promise<{ manifest: 
     const error = err instanceof Error ? err : new Error(String(err));
     o.emit({ type: 'log', level: 'error', message: error.message, time: Date.now() });
     await undo.unwind({ ok: false }, (m) => o.emit({ type: 'warning', message: m, time: Date.now() }));
+    if (writing) o.emit({ type: 'warning', message: 'the restore stopped after it began writing: the VM\'s disks are partly overwritten; restore again before starting it', time: Date.now() });
     o.emit({ type: 'result', ok: false, error: error.message, time: Date.now() });
     throw error;
   }

@@ -139,10 +139,14 @@ export async function restoreAsNewImages(o: RestoreNewOptions): Promise<RestoreR
     const first = images[0]?.path ?? '';
     const recordDir = storage.pathBased && first.startsWith('/') ? first.replace(/\/[^/]+$/, '') : o.archiveDir;
     const recordPath = `${recordDir}/vm-${safeNamePart(manifest.vm.id)}-restore-${stamp}.json`;
-    await host.execChecked(['sh', '-c', WRITE_RECORD, 'shear-record', recordPath], {
+    // The images are restored and verified: a record that cannot be written (a read-only archive) is no reason to drop them.
+    const wrote = await host.execChecked(['sh', '-c', WRITE_RECORD, 'shear-record', recordPath], {
       stdin: `${JSON.stringify({ archive: o.archiveDir, restoredAt: new Date().toISOString(), vm: manifest.vm, images, definition }, null, 2)}\n`,
+    }).then(() => true, (e: unknown) => {
+      o.emit({ type: 'warning', message: `could not write the restore record ${recordPath}: ${(e as Error).message}`, time: Date.now() });
+      return false;
     });
-    log(`restore record with the VM's saved definition: ${recordPath}`);
+    if (wrote) log(`restore record with the VM's saved definition: ${recordPath}`);
     await undo.unwind({ ok: true }, () => undefined);
     o.emit({ type: 'result', ok: true, archive: recordPath, time: Date.now() });
     return { manifest, images, recordPath };

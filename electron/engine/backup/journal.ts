@@ -40,7 +40,8 @@ export interface JournalRecord {
 }
 
 // Constant scripts; paths travel as positional arguments.
-const WRITE_ATOMIC = 'umask 077; mkdir -p -- "$1" && cat > "$2.tmp" && mv -f -- "$2.tmp" "$2"';
+// Its own temp name: the lock holder's writer may still be busy with "$2.tmp".
+const WRITE_ATOMIC = 'umask 077; mkdir -p -- "$1" && cat > "$2.tmp-exec" && mv -f -- "$2.tmp-exec" "$2"';
 // The lock holder also writes the journal: each stdin line is the whole record (one line of
 // JSON), written atomically, answered "ok" or "fail". EOF (released, or the SSH session died)
 // ends the loop and with it the lock.

@@ -59,7 +59,7 @@ export interface BackupOptions {
      * State QEMU's block layer does not hold (Proxmox: the TPM state swtpm keeps),
      * opened read-only as extra nodes for the run and copied without fleecing, as vzdump does.
      */
-    readOnlyVolumes?: () => Promise<ReadOnlyVolume[]>;
+    readOnlyVolumes?: (warn: (message: string) => void) => Promise<ReadOnlyVolume[]>;
   };
   /** Called after each lifecycle step completed (crash tests stop the process here). */
   afterStep?: (step: string) => Promise<void> | void;
@@ -148,7 +148,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const runId = newRunId();
     // Opened by the `attach` step, under a `shear-<run>-` name so a crashed run's node is found as a leftover.
     const readOnly = new Map<string, ReadOnlyVolume>();
-    for (const v of (await o.platform?.readOnlyVolumes?.()) ?? []) {
+    for (const v of (await o.platform?.readOnlyVolumes?.(warn)) ?? []) {
       const nodeName = `shear-${runId}-ro${readOnly.size}`;
       readOnly.set(nodeName, v);
       if (v.release) undo.push(`release ${v.path}`, v.release);
@@ -427,7 +427,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         const path = `${thePlan.partialDir}/${d.targetFile}`;
         await verifyTargetImage(host, path, d.disk.sizeBytes);
         const t0 = now();
-        const sum = await contentDigest(host, path, 'qcow2');
+        const sum = await contentDigest(host, path, 'qcow2', undefined, o.signal);
         if (sum.size !== d.disk.sizeBytes) throw new Error(`${d.disk.device}: checksummed ${sum.size} bytes, the disk is ${d.disk.sizeBytes}`);
         (manifest.disks[i] as Manifest['disks'][number]).checksum = { algorithm: sum.algorithm, digest: sum.digest };
         log('info', `checksum ${sum.algorithm} ${sum.digest} (${sum.dataChunks} data, ${sum.zeroChunks} zero chunks, ${now() - t0} ms)`, d.disk.device);

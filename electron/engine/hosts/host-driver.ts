@@ -36,10 +36,18 @@ export async function hostDriver(host: HostSession): Promise<HostDriver> {
           definition: async () => ({ kind: 'proxmox-vm-config', vmid, config: await proxmoxConfig(host, vmid) }),
           // A running VM's TPM state belongs to swtpm, not to QEMU's block layer: vzdump attaches the
           // volume read-only for the backup (qemu-server VZDump/QemuServer.pm, tpmstate0-backup); so does Shear.
-          readOnlyVolumes: async () => {
+          readOnlyVolumes: async (warn) => {
             const tpm = configVolumes(await proxmoxConfig(host, vmid)).filter((v) => v.role === 'tpmstate');
             const out: ReadOnlyVolume[] = [];
-            for (const v of tpm) out.push({ device: v.key, role: v.role, ...(await openVolume(host, v.volid)) });
+            for (const v of tpm) {
+              // Only a local file or device can be opened read-only here (not librbd, iSCSI or gluster URLs).
+              const path = (await host.execChecked(['pvesm', 'path', v.volid])).stdout.trim();
+              if (!path.startsWith('/')) {
+                warn(`VM ${vmid}: its TPM state ${v.volid} is not a local file or device (${path}); it is not in this backup`);
+                continue;
+              }
+              out.push({ device: v.key, role: v.role, ...(await openVolume(host, v.volid)) });
+            }
             return out;
           },
         };

@@ -3,7 +3,7 @@ import type { Logger } from '../log.js';
 import type { QmpTransport } from '../qmp/session.js';
 import type { SshConnection } from '../ssh/connect.js';
 import { SshError } from '../ssh/errors.js';
-import { batchArgv, parseBatchOutput } from '../ssh/exec-batch.js';
+import { BATCH_NO_TEMP_DIR, batchArgv, parseBatchOutput } from '../ssh/exec-batch.js';
 import { exec, RemoteCommandError, type ExecOptions, type ExecResult } from '../ssh/exec.js';
 import { holdWhileConnected, type RemoteHold } from '../ssh/hold.js';
 import { openUnixSocket } from '../ssh/tunnel.js';
@@ -32,6 +32,9 @@ export interface ReconnectPolicy {
   delaysMs: number[];
   giveUpAfterMs: number;
 }
+
+/** Commands allowed a longer timeout than this are long by nature and never batched. */
+const BATCH_MAX_TIMEOUT_MS = 60_000;
 
 export const DEFAULT_RECONNECT: ReconnectPolicy = { delaysMs: [250, 500, 1_000, 2_000, 4_000, 8_000], giveUpAfterMs: 120_000 };
 
@@ -121,7 +124,8 @@ export class SshHostSession implements HostSession {
    * per-disk commands together, and each channel costs the host a session.
    */
   async exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
-    const batchable = !options || (options.stdin === undefined && !options.signal && !options.onStdout && !options.onStderr);
+    // Long commands (a checksum, a copy) run on their own: a batch lasts as long as its slowest member.
+    const batchable = !options || (options.stdin === undefined && !options.signal && !options.onStdout && !options.onStderr && (options.timeoutMs ?? 0) <= BATCH_MAX_TIMEOUT_MS);
     if (!batchable) {
       this.stats.execs++;
       return exec(await this.live(), argv, options);
@@ -155,6 +159,18 @@ export class SshHostSession implements HostSession {
       }
       const chunks: Buffer[] = [];
       const r = await exec(conn, batchArgv(batch.map((b) => b.argv)), { ...(timeoutMs === undefined ? {} : { timeoutMs }), onStdout: (c) => chunks.push(c) });
+      if (r.code === BATCH_NO_TEMP_DIR) {
+        // Nothing ran (no writable temp folder, e.g. a full /tmp): each command on its own channel instead.
+        await Promise.all(batch.map(async (b) => {
+          this.stats.execs++;
+          try {
+            b.resolve(await exec(conn, b.argv, b.timeoutMs === undefined ? {} : { timeoutMs: b.timeoutMs }));
+          } catch (err) {
+            b.reject(err);
+          }
+        }));
+        return;
+      }
       if (r.code !== 0) throw new Error(`${this.label}: batch of ${batch.length} commands failed (exit ${r.code ?? r.signal}): ${r.stderr.trim()}`);
       const results = parseBatchOutput(Buffer.concat(chunks), batch.length);
       batch.forEach((b, i) => b.resolve(results[i] as ExecResult));

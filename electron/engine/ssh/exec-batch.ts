@@ -13,8 +13,11 @@ import { shellCommand } from './quote.js';
  * writes each command's output to a private temp folder, then prints, per
  * command, a header `<status> <stdout bytes> <stderr bytes>` and the bytes.
  */
+/** The batch could not start (no temp folder): none of its commands ran. */
+export const BATCH_NO_TEMP_DIR = 97;
+
 const BATCH_SCRIPT = [
-  'd=$(mktemp -d) || exit 97',
+  `d=$(mktemp -d 2>/dev/null) || exit ${BATCH_NO_TEMP_DIR}`,
   "trap 'rm -rf -- \"$d\"' EXIT",
   'i=0',
   'for c in "$@"; do i=$((i+1)); ( eval "$c" </dev/null >"$d/$i.o" 2>"$d/$i.e"; echo $? >"$d/$i.r" ) & done',

@@ -37,7 +37,9 @@ export function holdWhileConnected(conn: SshConnection, argv: readonly string[],
       }, timeoutMs);
       // Replies after the ready line, answered in order.
       let pending = '';
-      const waiting: Array<{ resolve: (line: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }> = [];
+      // A request that timed out stays in the queue, abandoned: its late reply is dropped, so the
+      // replies stay in step and the channel (and whatever the command holds, e.g. a lock) lives on.
+      const waiting: Array<{ resolve: (line: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout; abandoned: boolean }> = [];
       let closed = false;
       const request = (line: string, requestTimeoutMs = 30_000): Promise<string> =>
         new Promise((res, rej) => {
@@ -46,10 +48,9 @@ export function holdWhileConnected(conn: SshConnection, argv: readonly string[],
           const w = {
             resolve: res,
             reject: rej,
+            abandoned: false,
             timer: setTimeout(() => {
-              waiting.splice(waiting.indexOf(w), 1);
-              // Replies would be out of step from now on: end the conversation.
-              channel.close();
+              w.abandoned = true;
               rej(new Error(`${conn.label}: no reply from ${argv[0] ?? 'command'} within ${requestTimeoutMs} ms`));
             }, requestTimeoutMs),
           };
@@ -64,7 +65,7 @@ export function holdWhileConnected(conn: SshConnection, argv: readonly string[],
             const reply = pending.slice(0, nl);
             pending = pending.slice(nl + 1);
             const w = waiting.shift();
-            if (w) {
+            if (w && !w.abandoned) {
               clearTimeout(w.timer);
               w.resolve(reply);
             }
@@ -86,7 +87,7 @@ export function holdWhileConnected(conn: SshConnection, argv: readonly string[],
         closed = true;
         for (const w of waiting.splice(0)) {
           clearTimeout(w.timer);
-          w.reject(new SshError('closed', conn.label, `${argv[0] ?? 'command'} ended before it replied`));
+          if (!w.abandoned) w.reject(new SshError('closed', conn.label, `${argv[0] ?? 'command'} ended before it replied`));
         }
         endedResolve();
         if (!ready) {

@@ -8,6 +8,8 @@ import { RunWarnings } from './RunWarnings';
 import { StepTimeline } from './StepTimeline';
 
 /** One run, live: state, warnings, per-disk progress, steps and the log. */
+const KIND_TITLE = { backup: 'Backup of', verify: 'Verify of', restore: 'Restore of' } as const;
+
 export function RunScreen() {
   const runId = useAppStore((s) => s.currentRunId);
   const run = useAppStore((s) => (s.currentRunId ? s.runs[s.currentRunId] : undefined));
@@ -21,8 +23,8 @@ export function RunScreen() {
   if (!runId || !run) {
     return (
       <section className="screen" aria-labelledby="run-title">
-        <h1 id="run-title">Backup run</h1>
-        <p role="status">{runId ? 'Starting the backup…' : 'No run selected.'}</p>
+        <h1 id="run-title">Run</h1>
+        <p role="status">{runId ? 'Starting…' : 'No run selected.'}</p>
         <button type="button" onClick={() => navigate('runs')}>
           All runs
         </button>
@@ -35,12 +37,12 @@ export function RunScreen() {
     <section className="screen" aria-labelledby="run-title" data-run-id={run.id}>
       <header className="screen-header">
         <h1 id="run-title">
-          Backup of <span className="mono">{run.vmIds.join(', ')}</span>
+          {KIND_TITLE[run.kind]} <span className="mono">{run.vmIds.join(', ')}</span>
         </h1>
         <StateBadge state={run.state} testId="run-state" />
         {live && (
           <button type="button" className="danger" onClick={() => void cancelRun(run.id)} disabled={cancelling}>
-            Cancel backup
+            Cancel {run.kind}
           </button>
         )}
       </header>

@@ -38,6 +38,9 @@ class State:
         json.dump(self.data, self.fd, indent=1)
 
     def __exit__(self, *exc):
+        # Written out BEFORE the lock goes: the next holder must read the whole new state.
+        self.fd.flush()
+        os.fsync(self.fd.fileno())
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         self.fd.close()
 
