@@ -143,11 +143,11 @@ export class ShearService {
     'history:list': () => readJsonFile<HistoryEntry[]>(this.historyPath, []),
     'archives:inspect': async ({ hostId, archive }) => readArchiveManifest(await this.session(hostId), archive),
     'archives:verify': ({ hostId, archive }) =>
-      this.startTask(hostId, 'verify', archive, async (session, emit) => {
+      this.startTask(hostId, 'verify', archive, async (session, emit, signal) => {
         const report = await verifyArchive(session, archive, (d) => {
           emit({ type: 'log', level: d.ok ? 'info' : 'error', message: `${d.device} (${d.file}): ${d.ok ? 'verified' : d.problems.join('; ')}`, disk: d.device, time: Date.now() });
           for (const note of d.notes) emit({ type: 'warning', message: `${d.device}: ${note}`, time: Date.now() });
-        });
+        }, signal);
         if (!report.ok) throw new Error(report.problems[0] ?? `verification failed: ${report.disks.filter((d) => !d.ok).map((d) => d.device).join(', ')}`);
         emit({ type: 'log', level: 'info', message: `every disk of ${archive} verified`, time: Date.now() });
       }),

@@ -114,6 +114,17 @@ describe('commands started together share one channel (host session batching)', 
       expect(results[hostile.length]).toMatchObject({ code: 7, stderr: 'to-stderr\n', stdout: '' });
       expect(results[hostile.length + 1]).toBeInstanceOf(RemoteCommandError);
       expect(running('shear-pwned')).toBe(false);
+      // In a batch each command keeps its own time limit, and a slow one holds up nobody.
+      const t0 = Date.now();
+      const [slow, quick] = await Promise.allSettled([
+        session.exec(['sh', '-c', 'sleep 7; echo shear-batch-timeout-marker'], { timeoutMs: 1_000 }),
+        session.exec(['echo', 'quick']).then((r) => ({ ...r, at: Date.now() - t0 })),
+      ]);
+      expect(slow.status === 'rejected' && slow.reason).toBeInstanceOf(ExecAbortedError);
+      expect(Date.now() - t0).toBeLessThan(4_000);
+      expect(quick).toMatchObject({ status: 'fulfilled', value: { stdout: 'quick\n', code: 0 } });
+      expect((quick as PromiseFulfilledResult<{ at: number }>).value.at).toBeLessThan(900);
+      expect(running('shear-batch-timeout-marker')).toBe(false);
       // A lone command still runs on its own, with its own timeout.
       await expect(session.exec(['sleep', '5'], { timeoutMs: 300 })).rejects.toBeInstanceOf(ExecAbortedError);
     } finally {

@@ -92,6 +92,9 @@ export async function restoreIntoVm(o: RestoreIntoOptions): Promise<{ manifest: 
       const held = states.get(dest.path)?.heldBy ?? [];
       if (held.length > 0) throw new Error(`${dest.disk.device}: ${dest.path} is open in a running QEMU (pid ${held.join(', ')}); it is not overwritten`);
       if (dest.sizeBytes < dest.disk.size) throw new Error(`${dest.disk.device}: ${dest.path} is ${dest.sizeBytes} bytes, smaller than the archived ${dest.disk.size}`);
+      if (dest.format !== 'qcow2' && dest.sizeBytes > dest.disk.size) {
+        o.emit({ type: 'warning', message: `${dest.disk.device}: ${dest.path} is ${dest.sizeBytes} bytes, the archived disk ${dest.disk.size}; the bytes past it keep what they hold now`, time: Date.now() });
+      }
       if (dest.format === 'qcow2' && dest.sizeBytes !== dest.disk.size) {
         throw new Error(`${dest.disk.device}: ${dest.path} is ${dest.sizeBytes} bytes now, the archived disk ${dest.disk.size}; resize it back first or restore as a new image`);
       }

@@ -30,7 +30,7 @@ export interface VerifyReport {
 // 92: the file is missing; 91: qemu-img check found damage; else qemu-img info's JSON.
 const INSPECT = '[ -f "$1" ] || exit 92; qemu-img check -q -f "$2" -- "$1" >&2 || exit 91; exec qemu-img info --output=json -f "$2" -- "$1"';
 
-export async function verifyDisk(host: StorageHost, archiveDir: string, d: Manifest['disks'][number]): Promise<DiskVerdict> {
+export async function verifyDisk(host: StorageHost, archiveDir: string, d: Manifest['disks'][number], signal?: AbortSignal): Promise<DiskVerdict> {
   const path = `${archiveDir}/${d.file}`;
   const verdict: DiskVerdict = { device: d.device, file: d.file, ok: false, problems: [], notes: [] };
   const r = await host.exec(['sh', '-c', INSPECT, 'shear-verify', path, d.format]);
@@ -43,7 +43,7 @@ export async function verifyDisk(host: StorageHost, archiveDir: string, d: Manif
     else if (!d.checksum) verdict.notes.push('no checksum recorded (an archive from before Shear kept checksums): content not verified');
     else if (d.checksum.algorithm !== DIGEST_ALGORITHM) verdict.problems.push(`unknown checksum algorithm ${d.checksum.algorithm}`);
     else {
-      const sum = await contentDigest(host, path, d.format);
+      const sum = await contentDigest(host, path, d.format, undefined, signal);
       if (sum.digest !== d.checksum.digest) verdict.problems.push(`content does not match its checksum (${DIGEST_ALGORITHM} expected ${d.checksum.digest}, got ${sum.digest})`);
     }
   }
@@ -51,7 +51,7 @@ export async function verifyDisk(host: StorageHost, archiveDir: string, d: Manif
   return verdict;
 }
 
-export async function verifyArchive(host: StorageHost, archiveDir: string, onDisk?: (v: DiskVerdict) => void): Promise<VerifyReport> {
+export async function verifyArchive(host: StorageHost, archiveDir: string, onDisk?: (v: DiskVerdict) => void, signal?: AbortSignal): Promise<VerifyReport> {
   const dir = archiveDir.replace(/\/+$/, '');
   let manifest: Manifest;
   try {
@@ -61,7 +61,7 @@ export async function verifyArchive(host: StorageHost, archiveDir: string, onDis
     return { archive: dir, ok: false, manifest: null, problems: [err.message], disks: [] };
   }
   const disks = await mapLimit(manifest.disks, HOST_PARALLELISM, async (d) => {
-    const v = await verifyDisk(host, dir, d);
+    const v = await verifyDisk(host, dir, d, signal);
     onDisk?.(v);
     return v;
   });

@@ -6,14 +6,20 @@ import { SshError } from '../ssh/errors.js';
 // mv -T: never move INTO an existing folder; a second run in the same second must fail, not nest.
 // Everything is synced (fsync per file, then the folder) before the rename makes it an archive, and the
 // parent after it: a crash right after "done" must not leave an archive whose files are still in RAM.
-const WRITE_AND_FINALIZE = 'umask 022; printf "%s\\n" "$3" > "$1/$4" && cat > "$1/manifest.json" && sync -- "$1"/* "$1" || exit 1; [ ! -e "$2" ] || { echo "$2 exists already" >&2; exit 17; }; mv -T -- "$1" "$2" && sync -- "$(dirname -- "$2")"';
+const WRITE_AND_FINALIZE = 'umask 022; { [ -z "$3" ] || printf "%s\\n" "$3" > "$1/$4"; } && cat > "$1/manifest.json" && sync -- "$1"/* "$1" || exit 1; [ ! -e "$2" ] || { echo "$2 exists already" >&2; exit 17; }; mv -T -- "$1" "$2" && sync -- "$(dirname -- "$2")"';
 
 /**
  * The VM's definition (plain hosts: its QEMU command line; Proxmox: its config) and the
  * manifest go into the `.partial` folder, which then becomes the archive, in one command.
  */
 export async function writeAndFinalizeArchive(host: HostSession, partialDir: string, finalDir: string, definition: Record<string, unknown>, manifest: Manifest): Promise<void> {
-  await host.execChecked(['sh', '-c', WRITE_AND_FINALIZE, 'shear-finalize', partialDir, finalDir, JSON.stringify(definition, null, 2), manifest.definition], {
+  let text = JSON.stringify(definition, null, 2);
+  // One shell argument holds at most 128 KiB (Linux MAX_ARG_STRLEN): a bigger definition goes by stdin first.
+  if (Buffer.byteLength(text) > 64 * 1024) {
+    await host.execChecked(['sh', '-c', 'umask 022; cat > "$1"', 'shear-write', `${partialDir}/${manifest.definition}`], { stdin: `${text}\n` });
+    text = '';
+  }
+  await host.execChecked(['sh', '-c', WRITE_AND_FINALIZE, 'shear-finalize', partialDir, finalDir, text, manifest.definition], {
     stdin: `${JSON.stringify(manifest, null, 2)}\n`,
   });
 }

@@ -3,8 +3,8 @@ import type { Logger } from '../log.js';
 import type { QmpTransport } from '../qmp/session.js';
 import type { SshConnection } from '../ssh/connect.js';
 import { SshError } from '../ssh/errors.js';
-import { BATCH_NO_TEMP_DIR, batchArgv, parseBatchOutput } from '../ssh/exec-batch.js';
-import { exec, RemoteCommandError, type ExecOptions, type ExecResult } from '../ssh/exec.js';
+import { BATCH_NO_TEMP_DIR, BatchOutputParser, batchArgv } from '../ssh/exec-batch.js';
+import { exec, ExecAbortedError, RemoteCommandError, type ExecOptions, type ExecResult } from '../ssh/exec.js';
 import { holdWhileConnected, type RemoteHold } from '../ssh/hold.js';
 import { openUnixSocket } from '../ssh/tunnel.js';
 
@@ -157,9 +157,34 @@ export class SshHostSession implements HostSession {
         only.resolve(await exec(conn, only.argv, timeoutMs === undefined ? {} : { timeoutMs }));
         return;
       }
-      const chunks: Buffer[] = [];
-      const r = await exec(conn, batchArgv(batch.map((b) => b.argv)), { ...(timeoutMs === undefined ? {} : { timeoutMs }), onStdout: (c) => chunks.push(c) });
-      if (r.code === BATCH_NO_TEMP_DIR) {
+      const parser = new BatchOutputParser(batch.length);
+      const state: { parseError: Error | null } = { parseError: null };
+      const started = Date.now();
+      const deliver = (chunk: Buffer) => {
+        if (state.parseError) return;
+        try {
+          for (const { index, result } of parser.push(chunk)) {
+            const b = batch[index];
+            // Killed by its own host-side timeout (below): reported as exec reports a timeout.
+            if (b?.timeoutMs !== undefined && result.code === 128 + 9 && Date.now() - started >= b.timeoutMs - 1_000) {
+              b.reject(new ExecAbortedError(`${this.label}: ${b.argv[0] ?? ''}: timed out after ${b.timeoutMs} ms`));
+            } else b?.resolve(result);
+          }
+        } catch (err) {
+          state.parseError = err as Error;
+        }
+      };
+      // Each member keeps its own time limit, enforced on the host (`timeout` kills its process group).
+      const commands = batch.map((b) => (b.timeoutMs === undefined ? b.argv : ['timeout', '-s', 'KILL', `${Math.ceil(b.timeoutMs / 1000)}s`, ...b.argv]));
+      let r: ExecResult;
+      try {
+        r = await exec(conn, batchArgv(commands), { ...(timeoutMs === undefined ? {} : { timeoutMs: timeoutMs + 5_000 }), onStdout: deliver });
+      } catch (err) {
+        // Those that finished keep their results; the rest share the batch's fate (timeout, lost link).
+        for (const i of parser.missing()) batch[i]?.reject(err);
+        return;
+      }
+      if (r.code === BATCH_NO_TEMP_DIR && parser.missing().length === batch.length) {
         // Nothing ran (no writable temp folder, e.g. a full /tmp): each command on its own channel instead.
         await Promise.all(batch.map(async (b) => {
           this.stats.execs++;
@@ -171,9 +196,11 @@ export class SshHostSession implements HostSession {
         }));
         return;
       }
-      if (r.code !== 0) throw new Error(`${this.label}: batch of ${batch.length} commands failed (exit ${r.code ?? r.signal}): ${r.stderr.trim()}`);
-      const results = parseBatchOutput(Buffer.concat(chunks), batch.length);
-      batch.forEach((b, i) => b.resolve(results[i] as ExecResult));
+      const missing = parser.missing();
+      if (missing.length > 0) {
+        const why = state.parseError?.message ?? `the batch ended (exit ${r.code ?? r.signal}) without their results: ${r.stderr.trim()}`;
+        for (const i of missing) batch[i]?.reject(new Error(`${this.label}: ${batch[i]?.argv[0] ?? 'command'}: ${why}`));
+      }
     } catch (err) {
       for (const b of batch) b.reject(err);
     }
