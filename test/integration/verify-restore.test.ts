@@ -135,7 +135,13 @@ describe('shear restore', () => {
     }
     expect(r.lines.some((l) => l.type === 'log' && /vd0: restored content verified/.test(String(l.message)))).toBe(true);
     const record = String(r.lines.find((l) => l.type === 'result')?.archive);
-    expect(JSON.parse(readFileSync(record, 'utf8'))).toMatchObject({ archive, vm: { id: 'vr' }, definition: { kind: 'qemu-command-line' } });
+    const rec = JSON.parse(readFileSync(record, 'utf8')) as { startArgv: string[]; startNotes: string[] };
+    expect(rec).toMatchObject({ archive, vm: { id: 'vr' }, definition: { kind: 'qemu-command-line' } });
+    // A command line that starts the VM on the restored images (the raw disk came back as qcow2: said so).
+    const vd0 = restored.find((x) => x.device === 'vd0')?.path as string;
+    expect(rec.startArgv.some((a) => a.includes(vd0))).toBe(true);
+    expect(rec.startArgv.some((a) => a.includes(lab.vm('vr').disk('vd0').path))).toBe(false);
+    expect(rec.startNotes).toEqual([expect.stringMatching(/^scsi0: restored as qcow2, the VM used raw/)]);
     // A second restore of one disk never collides with the first.
     const again = await runShear(['restore', ...hostArgs(), '--archive', archive, '--to', `dir:${to}`, '--disk', 'vd0', '--json'], { env });
     expect(again.code, again.stdout.slice(-2000)).toBe(0);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../electron/engine/archive/manifest.js';
-import { selectDisks } from '../../electron/engine/archive/restore.js';
+import { restoredCommandLine, selectDisks } from '../../electron/engine/archive/restore.js';
 
 const good = {
   formatVersion: 1,
@@ -42,5 +42,24 @@ describe('reading an archive manifest back', () => {
     expect(selectDisks(m, [], '/a')).toHaveLength(2);
     expect(selectDisks(m, ['efidisk0'], '/a').map((d) => d.device)).toEqual(['efidisk0']);
     expect(() => selectDisks(m, ['scsi1', 'efidisk0'], '/a')).toThrow(/\/a has no disk scsi1 \(it has scsi0, efidisk0\)/);
+  });
+});
+
+describe('the restored VM\'s command line', () => {
+  it('points the archived command line at the restored images and says what it cannot fix', () => {
+    const argv = ['qemu-system-x86_64', '-name', 'web', '-blockdev', '{"driver":"qcow2","file":{"driver":"file","filename":"/srv/vm/web.qcow2"},"node-name":"vd0-fmt"}',
+      '-drive', 'if=none,id=drive-scsi0,format=raw,file=/srv/vm/data.raw'];
+    const r = restoredCommandLine(argv, [
+      { device: 'vd0', from: '/srv/vm/web.qcow2', to: '/restore/vm-web-restore-1-vd0.qcow2', fromFormat: 'qcow2', toFormat: 'qcow2' },
+      { device: 'scsi0', from: '/srv/vm/data.raw', to: '/restore/vm-web-restore-1-scsi0.qcow2', fromFormat: 'raw', toFormat: 'qcow2' },
+      { device: 'vd9', from: '/gone.qcow2', to: '/restore/x.qcow2', fromFormat: 'qcow2', toFormat: 'qcow2' },
+    ]);
+    expect(r.argv[4]).toContain('"filename":"/restore/vm-web-restore-1-vd0.qcow2"');
+    expect(r.argv[6]).toBe('if=none,id=drive-scsi0,format=raw,file=/restore/vm-web-restore-1-scsi0.qcow2');
+    expect(r.argv.slice(0, 3)).toEqual(['qemu-system-x86_64', '-name', 'web']);
+    expect(r.notes).toEqual([
+      'scsi0: restored as qcow2, the VM used raw: change that disk\'s format on the command line',
+      'vd9: /gone.qcow2 is not on the archived command line; attach /restore/x.qcow2 yourself',
+    ]);
   });
 });

@@ -82,6 +82,29 @@ export async function checkRestored(o: RestoreCommon, d: Manifest['disks'][numbe
   o.emit({ type: 'log', level: 'info', message: `${d.device}: restored content verified (${DIGEST_ALGORITHM} ${sum.digest})`, disk: d.device, time: Date.now() });
 }
 
+/**
+ * The archived QEMU command line with each restored disk's old image path replaced by
+ * its new one, so the restored VM can be started from the record (pure). A disk whose
+ * format changed (a raw image restored as qcow2) is named in `notes`: its `format=` /
+ * `"driver"` must change too, which a text replacement cannot judge safely.
+ */
+export function restoredCommandLine(
+  argv: readonly string[],
+  swaps: ReadonlyArray<{ device: string; from: string; to: string; fromFormat: string; toFormat: string }>,
+): { argv: string[]; notes: string[] } {
+  const notes: string[] = [];
+  let out = [...argv];
+  for (const w of swaps) {
+    if (!out.some((a) => a.includes(w.from))) {
+      notes.push(`${w.device}: ${w.from} is not on the archived command line; attach ${w.to} yourself`);
+      continue;
+    }
+    out = out.map((a) => a.split(w.from).join(w.to));
+    if (w.fromFormat !== w.toFormat) notes.push(`${w.device}: restored as ${w.toFormat}, the VM used ${w.fromFormat}: change that disk's format on the command line`);
+  }
+  return { argv: out, notes };
+}
+
 export interface RestoreNewOptions extends RestoreCommon {
   storage: Storage;
 }
@@ -134,14 +157,23 @@ export async function restoreAsNewImages(o: RestoreNewOptions): Promise<RestoreR
       await checkRestored(o, d, image.path, format);
       images.push({ device: d.device, storage: storage.spec, name: image.name, path: image.path, format, size: d.size });
     }
-    const definition = await host.execChecked(['cat', '--', `${o.archiveDir}/${manifest.definition}`]).then((r) => JSON.parse(r.stdout) as unknown, () => null);
+    const definition = await host.execChecked(['cat', '--', `${o.archiveDir}/${manifest.definition}`]).then((r) => JSON.parse(r.stdout) as Record<string, unknown>, () => null);
+    // Plain QEMU: a command line that starts the VM on the restored images.
+    let start: { argv: string[]; notes: string[] } | null = null;
+    if (definition?.kind === 'qemu-command-line' && Array.isArray(definition.argv)) {
+      start = restoredCommandLine(definition.argv as string[], images.flatMap((img) => {
+        const src = disks.find((d) => d.device === img.device)?.source;
+        return src ? [{ device: img.device, from: src.file, to: img.path, fromFormat: src.format, toFormat: img.format }] : [];
+      }));
+      for (const n of start.notes) o.emit({ type: 'warning', message: n, time: Date.now() });
+    }
     // Beside the images on a folder storage, else in the archive folder.
     const first = images[0]?.path ?? '';
     const recordDir = storage.pathBased && first.startsWith('/') ? first.replace(/\/[^/]+$/, '') : o.archiveDir;
     const recordPath = `${recordDir}/vm-${safeNamePart(manifest.vm.id)}-restore-${stamp}.json`;
     // The images are restored and verified: a record that cannot be written (a read-only archive) is no reason to drop them.
     const wrote = await host.execChecked(['sh', '-c', WRITE_RECORD, 'shear-record', recordPath], {
-      stdin: `${JSON.stringify({ archive: o.archiveDir, restoredAt: new Date().toISOString(), vm: manifest.vm, images, definition }, null, 2)}\n`,
+      stdin: `${JSON.stringify({ archive: o.archiveDir, restoredAt: new Date().toISOString(), vm: manifest.vm, images, definition, ...(start ? { startArgv: start.argv, startNotes: start.notes } : {}) }, null, 2)}\n`,
     }).then(() => true, (e: unknown) => {
       o.emit({ type: 'warning', message: `could not write the restore record ${recordPath}: ${(e as Error).message}`, time: Date.now() });
       return false;
