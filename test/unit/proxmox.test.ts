@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configVolumes, openVolume } from '../../electron/engine/hosts/proxmox-volumes.js';
+import { configVolumes, openVolume, VolumeNotLocalError } from '../../electron/engine/hosts/proxmox-volumes.js';
 import { ProxmoxStorage } from '../../electron/engine/storage/proxmox.js';
 import { scriptedHost } from '../support/scripted-host.js';
 
@@ -129,6 +129,12 @@ describe('openVolume', () => {
       argv[0] === 'pvesm' ? { stdout: '/dev/rbd/ceph/vm-100-disk-0\n' } : argv[0] === 'pvesh' ? { stdout: '{"storage":"ceph","type":"rbd","krbd":1,"pool":"rbd","content":"images"}' } : { stdout: 'missing\n' });
     await expect(openVolume(host, 'ceph:vm-100-disk-0')).rejects.toThrow(/volume ceph:vm-100-disk-0 is not available at \/dev\/rbd\/ceph\/vm-100-disk-0 \(storage ceph, type rbd\)/);
     expect(host.calls.some((c) => c[0] === 'lvchange')).toBe(false);
+  });
+
+  it('refuses a volume pvesm names by URL (librbd) before probing it', async () => {
+    const host = scriptedHost(() => ({ stdout: 'rbd:ceph/vm-100-disk-1:mon_host=10.0.0.1:auth_supported=none\n' }));
+    await expect(openVolume(host, 'ceph:vm-100-disk-1')).rejects.toBeInstanceOf(VolumeNotLocalError);
+    expect(host.calls).toEqual([['pvesm', 'path', 'ceph:vm-100-disk-1']]);
   });
 
   it('says so when lvchange fails', async () => {

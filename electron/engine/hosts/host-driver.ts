@@ -2,7 +2,7 @@ import type { VmDetails, VmSummary } from '../../../shared/model.js';
 import type { BackupOptions, ReadOnlyVolume } from '../backup/run-backup.js';
 import { parseStorageSpec, type Storage } from '../storage/storage.js';
 import { listVms } from './discovery.js';
-import { configVolumes, openVolume } from './proxmox-volumes.js';
+import { configVolumes, openVolume, VolumeNotLocalError } from './proxmox-volumes.js';
 import type { HostSession } from './host-session.js';
 import { isProxmox, listProxmoxVms, lockForBackup, proxmoxBackupFolder, proxmoxConfig, proxmoxStorageById } from './proxmox.js';
 
@@ -40,13 +40,13 @@ export async function hostDriver(host: HostSession): Promise<HostDriver> {
             const tpm = configVolumes(await proxmoxConfig(host, vmid)).filter((v) => v.role === 'tpmstate');
             const out: ReadOnlyVolume[] = [];
             for (const v of tpm) {
-              // Only a local file or device can be opened read-only here (not librbd, iSCSI or gluster URLs).
-              const path = (await host.execChecked(['pvesm', 'path', v.volid])).stdout.trim();
-              if (!path.startsWith('/')) {
-                warn(`VM ${vmid}: its TPM state ${v.volid} is not a local file or device (${path}); it is not in this backup`);
-                continue;
+              try {
+                out.push({ device: v.key, role: v.role, ...(await openVolume(host, v.volid)) });
+              } catch (err) {
+                // Only a local file or device can be opened read-only here (not librbd, iSCSI or gluster URLs).
+                if (!(err instanceof VolumeNotLocalError)) throw err;
+                warn(`VM ${vmid}: its TPM state ${err.message}; it is not in this backup`);
               }
-              out.push({ device: v.key, role: v.role, ...(await openVolume(host, v.volid)) });
             }
             return out;
           },

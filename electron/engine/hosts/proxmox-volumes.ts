@@ -36,6 +36,16 @@ export function volumeFormat(volid: string): 'qcow2' | 'vmdk' | 'raw' {
   return /\.qcow2$/.test(volid) ? 'qcow2' : /\.vmdk$/.test(volid) ? 'vmdk' : 'raw';
 }
 
+/** `pvesm path` gave no local file or device (librbd, iSCSI, gluster URLs): nothing here can open it as a path. */
+export class VolumeNotLocalError extends Error {
+  constructor(
+    readonly volid: string,
+    readonly path: string,
+  ) {
+    super(`volume ${volid} is not a local file or device (${path})`);
+  }
+}
+
 export interface OpenVolume {
   volid: string;
   path: string;
@@ -69,6 +79,7 @@ async function probe(host: StorageHost, path: string, format: string): Promise<{
  */
 export async function openVolume(host: StorageHost, volid: string): Promise<OpenVolume> {
   const path = (await runChecked(host, 'pvesm path', ['pvesm', 'path', volid])).stdout.trim();
+  if (!path.startsWith('/')) throw new VolumeNotLocalError(volid, path);
   const format = volumeFormat(volid);
   let seen = await probe(host, path, format);
   let release: OpenVolume['release'] = null;
