@@ -1,6 +1,7 @@
 import type { ImageFormat, Manifest, RunEvent } from '../../../shared/model.js';
 import { BackupCancelledError } from '../backup/errors.js';
 import { archiveTimestamp, safeNamePart } from '../backup/plan.js';
+import { convertProgress } from '../backup/convert-progress.js';
 import { UndoStack } from '../backup/undo-stack.js';
 import type { HostSession } from '../hosts/host-session.js';
 import { ImageExistsError } from '../storage/errors.js';
@@ -35,8 +36,6 @@ export interface RestoreCommon {
   signal?: AbortSignal;
 }
 
-// `qemu-img convert -p` prints "    (12.34/100%)" with carriage returns.
-const PROGRESS = /\((\d+(?:\.\d+)?)\/100%\)/g;
 
 export function selectDisks(manifest: Manifest, wanted: string[], where: string): Manifest['disks'] {
   if (wanted.length === 0) return manifest.disks;
@@ -51,23 +50,13 @@ export async function writeDisk(
   d: Manifest['disks'][number],
   dest: { path: string; format: string; knownZero: boolean },
 ): Promise<void> {
-  let last = -1;
+  const progress = convertProgress(d.device, d.size, o.emit);
   const r = await o.host.exec(
     ['qemu-img', 'convert', '-p', '-n', ...(dest.knownZero ? ['--target-is-zero'] : []), '-f', d.format, '-O', dest.format, `${o.archiveDir}/${d.file}`, dest.path],
-    {
-      ...(o.signal ? { signal: o.signal } : {}),
-      onStdout: (chunk) => {
-        for (const m of chunk.toString().matchAll(PROGRESS)) {
-          const pct = Math.floor(Number(m[1]));
-          if (pct === last) continue;
-          last = pct;
-          o.emit({ type: 'progress', disk: d.device, done: Math.round((d.size * pct) / 100), total: d.size, time: Date.now() });
-        }
-      },
-    },
+    { ...(o.signal ? { signal: o.signal } : {}), onStdout: progress.onStdout },
   );
   if (r.code !== 0) throw new Error(`${d.device}: writing ${dest.path} failed: ${(r.stderr || r.stdout).trim()}`);
-  o.emit({ type: 'progress', disk: d.device, done: d.size, total: d.size, time: Date.now() });
+  progress.done();
 }
 
 /** The restored content must hash as the backup did (only the disk's bytes: an LV may be rounded up). */

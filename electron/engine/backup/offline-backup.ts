@@ -4,6 +4,7 @@ import { proxmoxConfig } from '../hosts/proxmox.js';
 import { configVolumes, openVolume } from '../hosts/proxmox-volumes.js';
 import { verifyTargetImage, writeAndFinalizeArchive } from './archive.js';
 import { contentDigest } from '../archive/content-digest.js';
+import { convertProgress } from './convert-progress.js';
 import { BackupCancelledError, BackupFailedError } from './errors.js';
 import { DEFAULT_JOURNAL_DIR, RunJournal } from './journal.js';
 import { archiveTimestamp, newRunId, safeNamePart } from './plan.js';
@@ -26,8 +27,6 @@ export interface OfflineBackupOptions {
   lock: () => Promise<() => Promise<void>>;
 }
 
-// `qemu-img convert -p` prints "    (12.34/100%)" with carriage returns.
-const PROGRESS = /\((\d+(?:\.\d+)?)\/100%\)/g;
 
 export async function runOfflineBackup(o: OfflineBackupOptions): Promise<{ archiveDir: string; manifest: Manifest }> {
   const { host } = o;
@@ -74,19 +73,12 @@ export async function runOfflineBackup(o: OfflineBackupOptions): Promise<{ archi
       const { path, format } = volume;
       const info = { 'virtual-size': volume.sizeBytes };
       const file = `${safeNamePart(v.key)}.qcow2`;
-      let lastPct = -1;
+      const progress = convertProgress(v.key, info['virtual-size'], o.emit);
       await host.execChecked(['qemu-img', 'convert', '-p', '-f', format, '-O', 'qcow2', path, `${partialDir}/${file}`], {
         ...(o.signal ? { signal: o.signal } : {}),
-        onStdout: (chunk) => {
-          for (const m of chunk.toString().matchAll(PROGRESS)) {
-            const pct = Math.floor(Number(m[1]));
-            if (pct === lastPct) continue;
-            lastPct = pct;
-            o.emit({ type: 'progress', disk: v.key, done: Math.round((info['virtual-size'] * pct) / 100), total: info['virtual-size'], time: now() });
-          }
-        },
+        onStdout: progress.onStdout,
       });
-      o.emit({ type: 'progress', disk: v.key, done: info['virtual-size'], total: info['virtual-size'], time: now() });
+      progress.done();
       await verifyTargetImage(host, `${partialDir}/${file}`, info['virtual-size']);
       const sum = await contentDigest(host, `${partialDir}/${file}`, 'qcow2');
       disks.push({ device: v.key, file, format: 'qcow2', size: info['virtual-size'], fleecing: false, role: v.role, checksum: { algorithm: sum.algorithm, digest: sum.digest } });
