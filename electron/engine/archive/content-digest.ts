@@ -139,3 +139,21 @@ export async function contentDigest(host: StorageHost, path: string, format: str
   const out = JSON.parse(r.stdout) as Omit<ContentDigest, 'algorithm'>;
   return { algorithm: DIGEST_ALGORITHM, ...out };
 }
+
+/**
+ * Whether an image still holds the content a checksum was taken of: `ok` with the
+ * digest, or the problem in words (a mismatch, or an algorithm this Shear does not know).
+ */
+export async function checkContent(
+  host: StorageHost,
+  path: string,
+  format: string,
+  checksum: { algorithm: string; digest: string },
+  limit?: number,
+  signal?: AbortSignal,
+): Promise<{ ok: true; digest: string } | { ok: false; problem: string }> {
+  if (checksum.algorithm !== DIGEST_ALGORITHM) return { ok: false, problem: `unknown checksum algorithm ${checksum.algorithm}` };
+  const sum = await contentDigest(host, path, format, limit, signal);
+  if (sum.digest !== checksum.digest) return { ok: false, problem: `content does not match its checksum (${DIGEST_ALGORITHM} expected ${checksum.digest}, got ${sum.digest})` };
+  return { ok: true, digest: sum.digest };
+}

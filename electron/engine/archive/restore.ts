@@ -6,7 +6,7 @@ import { UndoStack } from '../backup/undo-stack.js';
 import type { HostSession } from '../hosts/host-session.js';
 import { ImageExistsError } from '../storage/errors.js';
 import type { Storage, StoredImage } from '../storage/storage.js';
-import { contentDigest, DIGEST_ALGORITHM } from './content-digest.js';
+import { checkContent } from './content-digest.js';
 import { ArchiveError, readArchiveManifest } from './manifest.js';
 
 /**
@@ -65,10 +65,9 @@ export async function checkRestored(o: RestoreCommon, d: Manifest['disks'][numbe
     o.emit({ type: 'warning', message: `${d.device}: the archive has no checksum for this disk; the restored content is not verified`, time: Date.now() });
     return;
   }
-  if (d.checksum.algorithm !== DIGEST_ALGORITHM) throw new Error(`${d.device}: unknown checksum algorithm ${d.checksum.algorithm}`);
-  const sum = await contentDigest(o.host, path, format, d.size);
-  if (sum.digest !== d.checksum.digest) throw new Error(`${d.device}: the restored content does not match the archive's checksum (expected ${d.checksum.digest}, got ${sum.digest})`);
-  o.emit({ type: 'log', level: 'info', message: `${d.device}: restored content verified (${DIGEST_ALGORITHM} ${sum.digest})`, disk: d.device, time: Date.now() });
+  const content = await checkContent(o.host, path, format, d.checksum, d.size, o.signal);
+  if (!content.ok) throw new Error(`${d.device}: restored to ${path}, but ${content.problem}`);
+  o.emit({ type: 'log', level: 'info', message: `${d.device}: restored content verified (${d.checksum.algorithm} ${content.digest})`, disk: d.device, time: Date.now() });
 }
 
 /**

@@ -1,7 +1,8 @@
 import type { Manifest } from '../../../shared/model.js';
 import { HOST_PARALLELISM, mapLimit } from '../map-limit.js';
 import type { StorageHost } from '../storage/storage.js';
-import { contentDigest, DIGEST_ALGORITHM } from './content-digest.js';
+import { checkContent } from './content-digest.js';
+import { inspectImage } from './image-check.js';
 import { ArchiveError, readArchiveManifest } from './manifest.js';
 
 /**
@@ -27,25 +28,18 @@ export interface VerifyReport {
   disks: DiskVerdict[];
 }
 
-// 92: the file is missing; 91: qemu-img check found damage; else qemu-img info's JSON.
-const INSPECT = '[ -f "$1" ] || exit 92; qemu-img check -q -f "$2" -- "$1" >&2 || exit 91; exec qemu-img info --output=json -f "$2" -- "$1"';
-
 export async function verifyDisk(host: StorageHost, archiveDir: string, d: Manifest['disks'][number], signal?: AbortSignal): Promise<DiskVerdict> {
   const path = `${archiveDir}/${d.file}`;
   const verdict: DiskVerdict = { device: d.device, file: d.file, ok: false, problems: [], notes: [] };
-  const r = await host.exec(['sh', '-c', INSPECT, 'shear-verify', path, d.format]);
-  if (r.code === 92) verdict.problems.push(`${d.file} is missing`);
-  else if (r.code === 91) verdict.problems.push(`${d.file} is damaged: qemu-img check: ${(r.stderr || r.stdout).trim() || 'errors found'}`);
-  else if (r.code !== 0) verdict.problems.push(`${d.file} cannot be read: ${(r.stderr || r.stdout).trim()}`);
+  const image = await inspectImage(host, path, d.format);
+  if (image.state === 'missing') verdict.problems.push(`${d.file} is missing`);
+  else if (image.state === 'damaged') verdict.problems.push(`${d.file} is damaged: qemu-img check: ${image.detail}`);
+  else if (image.state === 'unreadable') verdict.problems.push(`${d.file} cannot be read: ${image.detail}`);
+  else if (image.sizeBytes !== d.size) verdict.problems.push(`${d.file} is ${image.sizeBytes} bytes, the manifest says ${d.size}`);
+  else if (!d.checksum) verdict.notes.push('no checksum recorded (an archive from before Shear kept checksums): content not verified');
   else {
-    const size = (JSON.parse(r.stdout) as { 'virtual-size': number })['virtual-size'];
-    if (size !== d.size) verdict.problems.push(`${d.file} is ${size} bytes, the manifest says ${d.size}`);
-    else if (!d.checksum) verdict.notes.push('no checksum recorded (an archive from before Shear kept checksums): content not verified');
-    else if (d.checksum.algorithm !== DIGEST_ALGORITHM) verdict.problems.push(`unknown checksum algorithm ${d.checksum.algorithm}`);
-    else {
-      const sum = await contentDigest(host, path, d.format, undefined, signal);
-      if (sum.digest !== d.checksum.digest) verdict.problems.push(`content does not match its checksum (${DIGEST_ALGORITHM} expected ${d.checksum.digest}, got ${sum.digest})`);
-    }
+    const content = await checkContent(host, path, d.format, d.checksum, undefined, signal);
+    if (!content.ok) verdict.problems.push(content.problem);
   }
   verdict.ok = verdict.problems.length === 0;
   return verdict;

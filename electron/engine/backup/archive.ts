@@ -1,5 +1,7 @@
 import type { Manifest } from '../../../shared/model.js';
 import type { HostSession } from '../hosts/host-session.js';
+import { contentDigest, type ContentDigest } from '../archive/content-digest.js';
+import { inspectImage } from '../archive/image-check.js';
 import { SshError } from '../ssh/errors.js';
 
 // Writes the definition (argument) and the manifest (stdin) into the partial folder, then renames it.
@@ -35,15 +37,18 @@ export async function verifyTargetImage(host: HostSession, path: string, sizeByt
   }
 }
 
-// Check, then the size: one command (each costs an SSH channel).
-const CHECK_AND_INFO = 'qemu-img check -q -f qcow2 -- "$1" >&2 || exit 91; exec qemu-img info --output=json -f qcow2 -- "$1"';
-
 async function verifyOnce(host: HostSession, path: string, sizeBytes: number): Promise<void> {
-  const r = await host.exec(['sh', '-c', CHECK_AND_INFO, 'shear-verify', path]);
-  if (r.code === 91) throw new Error(`archive image ${path} failed qemu-img check: ${(r.stderr || r.stdout).trim()}`);
-  if (r.code !== 0) throw new Error(`cannot inspect archive image ${path}: ${(r.stderr || r.stdout).trim()}`);
-  const info = JSON.parse(r.stdout) as { 'virtual-size': number };
-  if (info['virtual-size'] !== sizeBytes) {
-    throw new Error(`archive image ${path} is ${info['virtual-size']} bytes, the disk is ${sizeBytes}`);
-  }
+  const image = await inspectImage(host, path, 'qcow2');
+  if (image.state === 'missing') throw new Error(`archive image ${path} is missing`);
+  if (image.state === 'damaged') throw new Error(`archive image ${path} failed qemu-img check: ${image.detail}`);
+  if (image.state === 'unreadable') throw new Error(`cannot inspect archive image ${path}: ${image.detail}`);
+  if (image.sizeBytes !== sizeBytes) throw new Error(`archive image ${path} is ${image.sizeBytes} bytes, the disk is ${sizeBytes}`);
+}
+
+/** A freshly written archive image: sound, of the disk's size, and its content checksum for the manifest. */
+export async function checkArchivedImage(host: HostSession, path: string, sizeBytes: number, signal?: AbortSignal): Promise<ContentDigest> {
+  await verifyTargetImage(host, path, sizeBytes);
+  const sum = await contentDigest(host, path, 'qcow2', undefined, signal);
+  if (sum.size !== sizeBytes) throw new Error(`${path}: checksummed ${sum.size} bytes, the disk is ${sizeBytes}`);
+  return sum;
 }

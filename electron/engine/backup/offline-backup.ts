@@ -2,8 +2,7 @@ import type { Manifest, RunEvent, VmSummary } from '../../../shared/model.js';
 import type { HostSession } from '../hosts/host-session.js';
 import { proxmoxConfig } from '../hosts/proxmox.js';
 import { configVolumes, openVolume } from '../hosts/proxmox-volumes.js';
-import { verifyTargetImage, writeAndFinalizeArchive } from './archive.js';
-import { contentDigest } from '../archive/content-digest.js';
+import { checkArchivedImage, writeAndFinalizeArchive } from './archive.js';
 import { convertProgress } from './convert-progress.js';
 import { BackupCancelledError, BackupFailedError } from './errors.js';
 import { DEFAULT_JOURNAL_DIR, RunJournal } from './journal.js';
@@ -79,8 +78,7 @@ export async function runOfflineBackup(o: OfflineBackupOptions): Promise<{ archi
         onStdout: progress.onStdout,
       });
       progress.done();
-      await verifyTargetImage(host, `${partialDir}/${file}`, info['virtual-size']);
-      const sum = await contentDigest(host, `${partialDir}/${file}`, 'qcow2');
+      const sum = await checkArchivedImage(host, `${partialDir}/${file}`, info['virtual-size'], o.signal);
       disks.push({ device: v.key, file, format: 'qcow2', size: info['virtual-size'], fleecing: false, role: v.role, checksum: { algorithm: sum.algorithm, digest: sum.digest } });
       log('info', `${v.volid} copied (${info['virtual-size']} bytes)`, v.key);
     }

@@ -4,8 +4,7 @@ import { describeVm, withFirstFreeMonitor } from '../hosts/vm-inspect.js';
 import { probeCapabilities } from '../qmp/capabilities.js';
 import { QmpLease } from '../qmp/lease.js';
 import type { Storage, StoredImage } from '../storage/storage.js';
-import { writeAndFinalizeArchive, verifyTargetImage } from './archive.js';
-import { contentDigest } from '../archive/content-digest.js';
+import { checkArchivedImage, writeAndFinalizeArchive } from './archive.js';
 import { freezeGuest, thawGuest, type FreezeOutcome } from './freeze.js';
 import {
   addCbwFilter,
@@ -424,11 +423,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     };
     await step('verify', async () => {
       await mapLimit(thePlan.disks, HOST_PARALLELISM, async (d, i) => {
-        const path = `${thePlan.partialDir}/${d.targetFile}`;
-        await verifyTargetImage(host, path, d.disk.sizeBytes);
         const t0 = now();
-        const sum = await contentDigest(host, path, 'qcow2', undefined, o.signal);
-        if (sum.size !== d.disk.sizeBytes) throw new Error(`${d.disk.device}: checksummed ${sum.size} bytes, the disk is ${d.disk.sizeBytes}`);
+        const sum = await checkArchivedImage(host, `${thePlan.partialDir}/${d.targetFile}`, d.disk.sizeBytes, o.signal);
         (manifest.disks[i] as Manifest['disks'][number]).checksum = { algorithm: sum.algorithm, digest: sum.digest };
         log('info', `checksum ${sum.algorithm} ${sum.digest} (${sum.dataChunks} data, ${sum.zeroChunks} zero chunks, ${now() - t0} ms)`, d.disk.device);
       });
