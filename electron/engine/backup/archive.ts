@@ -27,7 +27,7 @@ export async function writeAndFinalizeArchive(host: HostSession, partialDir: str
 }
 
 /** The copy is complete and sound: qcow2 metadata checks clean and the size is the disk's. */
-export async function verifyTargetImage(host: HostSession, path: string, sizeBytes: number): Promise<void> {
+async function verifyTargetImage(host: HostSession, path: string, sizeBytes: number): Promise<void> {
   try {
     await verifyOnce(host, path, sizeBytes);
   } catch (err) {

@@ -69,18 +69,17 @@ export async function runOfflineBackup(o: OfflineBackupOptions): Promise<{ archi
         log('info', `activated ${v.volid} for the copy; it is deactivated again afterwards`, v.key);
         undo.push(`deactivate ${v.volid}`, volume.release);
       }
-      const { path, format } = volume;
-      const info = { 'virtual-size': volume.sizeBytes };
+      const { path, format, sizeBytes } = volume;
       const file = `${safeNamePart(v.key)}.qcow2`;
-      const progress = convertProgress(v.key, info['virtual-size'], o.emit);
+      const progress = convertProgress(v.key, sizeBytes, o.emit);
       await host.execChecked(['qemu-img', 'convert', '-p', '-f', format, '-O', 'qcow2', path, `${partialDir}/${file}`], {
         ...(o.signal ? { signal: o.signal } : {}),
         onStdout: progress.onStdout,
       });
       progress.done();
-      const sum = await checkArchivedImage(host, `${partialDir}/${file}`, info['virtual-size'], o.signal);
-      disks.push({ device: v.key, file, format: 'qcow2', size: info['virtual-size'], fleecing: false, role: v.role, checksum: { algorithm: sum.algorithm, digest: sum.digest } });
-      log('info', `${v.volid} copied (${info['virtual-size']} bytes)`, v.key);
+      const sum = await checkArchivedImage(host, `${partialDir}/${file}`, sizeBytes, o.signal);
+      disks.push({ device: v.key, file, format: 'qcow2', size: sizeBytes, fleecing: false, role: v.role, checksum: { algorithm: sum.algorithm, digest: sum.digest } });
+      log('info', `${v.volid} copied (${sizeBytes} bytes)`, v.key);
     }
     const manifest: Manifest = {
       formatVersion: 1, tool: { name: 'shear', version: o.toolVersion }, vm: { id: o.vm.id, name: o.vm.name }, host: host.label,

@@ -4,7 +4,7 @@ import { parseStorageSpec, type Storage } from '../storage/storage.js';
 import { listVms } from './discovery.js';
 import { configVolumes, openVolume, VolumeNotLocalError } from './proxmox-volumes.js';
 import type { HostSession } from './host-session.js';
-import { isProxmox, listProxmoxVms, lockForBackup, proxmoxBackupFolder, proxmoxConfig, proxmoxStorageById } from './proxmox.js';
+import { isProxmox, listProxmoxVms, lockVm, proxmoxBackupFolder, proxmoxConfig, proxmoxStorageById } from './proxmox.js';
 
 /** What differs between a plain QEMU host and a Proxmox VE host, chosen once per host. */
 export interface HostDriver {
@@ -32,7 +32,7 @@ export async function hostDriver(host: HostSession): Promise<HostDriver> {
         const vmid = vm.proxmox?.vmid;
         if (vmid === undefined) return undefined;
         return {
-          lock: () => lockForBackup(host, vmid),
+          lock: () => lockVm(host, vmid, 'backup'),
           definition: async () => ({ kind: 'proxmox-vm-config', vmid, config: await proxmoxConfig(host, vmid) }),
           // A running VM's TPM state belongs to swtpm, not to QEMU's block layer: vzdump attaches the
           // volume read-only for the backup (qemu-server VZDump/QemuServer.pm, tpmstate0-backup); so does Shear.

@@ -152,9 +152,16 @@ export class SshHostSession implements HostSession {
     this.stats.execs++;
     try {
       const conn = await this.live();
+      // A command on a channel of its own, with its own time limit.
+      const alone = async (b: (typeof batch)[number]) => {
+        try {
+          b.resolve(await exec(conn, b.argv, b.timeoutMs === undefined ? {} : { timeoutMs: b.timeoutMs }));
+        } catch (err) {
+          b.reject(err);
+        }
+      };
       if (batch.length === 1) {
-        const only = batch[0] as (typeof batch)[number];
-        only.resolve(await exec(conn, only.argv, timeoutMs === undefined ? {} : { timeoutMs }));
+        await alone(batch[0] as (typeof batch)[number]);
         return;
       }
       const parser = new BatchOutputParser(batch.length);
@@ -186,14 +193,8 @@ export class SshHostSession implements HostSession {
       }
       if (r.code === BATCH_NO_TEMP_DIR && parser.missing().length === batch.length) {
         // Nothing ran (no writable temp folder, e.g. a full /tmp): each command on its own channel instead.
-        await Promise.all(batch.map(async (b) => {
-          this.stats.execs++;
-          try {
-            b.resolve(await exec(conn, b.argv, b.timeoutMs === undefined ? {} : { timeoutMs: b.timeoutMs }));
-          } catch (err) {
-            b.reject(err);
-          }
-        }));
+        this.stats.execs += batch.length;
+        await Promise.all(batch.map(alone));
         return;
       }
       const missing = parser.missing();

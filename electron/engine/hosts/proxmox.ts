@@ -55,14 +55,10 @@ export function proxmoxConfig(host: HostSession, vmid: number): Promise<Record<s
 }
 
 /**
- * Takes the VM's `backup` lock as vzdump does (qemu-server refuses when any lock
- * is set), and returns its release, which removes the lock only if it is still ours.
+ * Takes one of qemu-server's locks: `backup` for a backup run, as vzdump does, or `create`
+ * while a restore writes the disks, as qmrestore does (qemu-server refuses when any lock is
+ * set). Returns its release, which removes the lock only if it is still ours.
  */
-export function lockForBackup(host: HostSession, vmid: number): Promise<() => Promise<void>> {
-  return lockVm(host, vmid, 'backup');
-}
-
-/** Any of qemu-server's locks (`create` while a restore writes the disks, as qmrestore takes it). */
 export async function lockVm(host: HostSession, vmid: number, lock: 'backup' | 'create'): Promise<() => Promise<void>> {
   const r = await host.exec(['qm', 'set', String(vmid), '--lock', lock]);
   if (r.code !== 0) throw new Error(`cannot take the ${lock} lock of VM ${vmid}: ${(r.stderr || r.stdout).trim()}`);
