@@ -1,7 +1,11 @@
-import { connect as netConnect } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect as netConnect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeCapabilities } from '../../electron/engine/qmp/capabilities.js';
 import { QmpClient, QmpClosedError, QmpCommandError } from '../../electron/engine/qmp/client.js';
+import { LineSplitter } from '../../electron/engine/qmp/framing.js';
 import { withQmp } from '../../electron/engine/qmp/session.js';
 import type { QmpEvent } from '../../electron/engine/qmp/types.js';
 import type { SshConnection } from '../../electron/engine/ssh/connect.js';
@@ -144,6 +148,57 @@ describe('QMP through the SSH tunnel', () => {
     expect(events[0]?.timestamp.seconds).toBeGreaterThan(0);
   });
 
+  it('skips what QEMU still owed an earlier client, before or after the greeting, and never takes it as its own reply', async () => {
+    // A real earlier session on this QEMU: its reply to query-kvm and the STOP/RESUME events it caused.
+    const earlier = await rawQmpLines(vm.qmpSocket, [
+      '{"execute": "qmp_capabilities"}',
+      '{"execute": "query-kvm", "id": "shear-0a0b0c0d-2"}',
+      '{"execute": "stop"}',
+      '{"execute": "cont"}',
+    ], (lines) => lines.some((l) => l.includes('"RESUME"')));
+    const owed = earlier.filter((l) => l.includes('shear-0a0b0c0d-2') || l.includes('"event"'));
+    expect(owed.length).toBeGreaterThanOrEqual(3);
+    // QEMU writes such output to whoever is connected when it is ready: replay it around the greeting.
+    const dir = await mkdtemp(join(tmpdir(), 'shear-relay-'));
+    const relayPath = join(dir, 'relay.sock');
+    const relay = createServer((client) => {
+      const upstream = netConnect(vm.qmpSocket);
+      client.write(owed.map((l) => `${l}\r\n`).join(''));
+      let greeted = false;
+      upstream.on('data', (chunk: Buffer) => {
+        client.write(chunk);
+        if (!greeted && chunk.includes(0x0a)) {
+          greeted = true;
+          client.write(owed.map((l) => `${l}\r\n`).join(''));
+        }
+      });
+      client.pipe(upstream);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((resolve) => relay.listen(relayPath, resolve));
+    const debug: string[] = [];
+    try {
+      const qmp = await QmpClient.connect(netConnect(relayPath), {
+        label: 'relay',
+        log: (level, message) => {
+          if (level === 'debug') debug.push(message);
+        },
+      });
+      try {
+        const status = await qmp.execute('query-status');
+        expect(status.status).toBe('running');
+        expect(await qmp.execute('query-kvm')).toMatchObject({ present: expect.any(Boolean) });
+      } finally {
+        await qmp.close();
+      }
+    } finally {
+      await new Promise((resolve) => relay.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    }
+    expect(debug.filter((m) => /left from an earlier monitor session/.test(m))).toHaveLength(owed.length);
+  });
+
   it('probes fleecing capabilities from the QMP schema', async () => {
     const { caps, version } = await withQmp(sshQmpTransport(conn), vm.qmpSocket, async (qmp) => ({
       caps: await probeCapabilities(qmp),
@@ -163,3 +218,28 @@ describe('QMP through the SSH tunnel', () => {
     expect(caps.discardSource).toBe(v.major > 9 || (v.major === 9 && v.minor >= 1));
   });
 });
+
+/** Speaks QMP by hand on a local socket and returns every line QEMU sent until `done`. */
+async function rawQmpLines(socket: string, commands: string[], done: (lines: string[]) => boolean): Promise<string[]> {
+  const stream = netConnect(socket);
+  const splitter = new LineSplitter();
+  const lines: string[] = [];
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no answer on ${socket}: ${lines.join(' | ')}`)), 10_000);
+      stream.on('error', reject);
+      stream.on('data', (chunk: Buffer) => {
+        const fresh = splitter.push(chunk);
+        if (lines.length === 0 && fresh.length > 0) stream.write(commands.map((c) => `${c}\n`).join(''));
+        lines.push(...fresh);
+        if (done(lines)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+  } finally {
+    stream.destroy();
+  }
+  return lines;
+}

@@ -1,7 +1,9 @@
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
 import { LineSplitter } from './framing.js';
+import { readBeforeGreeting } from './greeting.js';
 import { qmpTimeoutMs } from './timeouts.js';
 import type { QmpCommandMap, QmpEvent, QmpGreeting } from './types.js';
 
@@ -60,6 +62,11 @@ export class QmpClient {
   private readonly pending = new Map<string, Pending>();
   private readonly listeners = new Set<(event: QmpEvent) => void>();
   private nextId = 1;
+  /**
+   * Unique per session: a reply QEMU still owes an earlier session (ours or another
+   * Shear's) must never match one of this session's commands.
+   */
+  private readonly idPrefix = `shear-${randomBytes(4).toString('hex')}-`;
   private closedReason: string | null = null;
   private readonly log: Logger;
 
@@ -78,6 +85,7 @@ export class QmpClient {
     const log = options.log ?? silentLogger;
     const splitter = new LineSplitter();
     const greetingTimeoutMs = options.greetingTimeoutMs ?? 10_000;
+    let afterGreeting: string[] = [];
 
     const greeting = await new Promise<QmpGreeting>((resolve, reject) => {
       const cleanup = () => {
@@ -106,22 +114,25 @@ export class QmpClient {
       const onClose = () => fail(new QmpClosedError(`${label}: QMP connection closed before the greeting`));
       const onData = (chunk: Buffer) => {
         const lines = splitter.push(chunk);
-        if (lines.length === 0) return;
-        const first = lines[0] as string;
-        cleanup();
-        if (lines.length > 1 || splitter.buffered > 0) {
-          // QEMU sends nothing after the greeting until we speak; anything else is not a QMP monitor.
-          stream.destroy();
-          reject(new QmpClosedError(`${label}: unexpected data after the QMP greeting`));
+        while (lines.length > 0) {
+          const line = lines.shift() as string;
+          const seen = readBeforeGreeting(line);
+          if (seen.kind === 'stale') {
+            // QEMU answers a command whose client already left (or emits an event) to whoever
+            // is connected when the reply is ready, which can be us, ahead of our greeting.
+            log('debug', `${label}: skipping a message left from an earlier monitor session: ${line.slice(0, 120)}`);
+            continue;
+          }
+          cleanup();
+          if (seen.kind === 'foreign') {
+            stream.destroy();
+            reject(new QmpClosedError(`${label}: not a QMP monitor (${seen.reason})`));
+            return;
+          }
+          // Whatever followed the greeting is read by the client (it drops replies it did not ask for).
+          afterGreeting = lines;
+          resolve(seen.greeting);
           return;
-        }
-        try {
-          const msg = JSON.parse(first) as { QMP?: QmpGreeting };
-          if (!msg.QMP) throw new Error('no "QMP" member');
-          resolve(msg.QMP);
-        } catch (err) {
-          stream.destroy();
-          reject(new QmpClosedError(`${label}: not a QMP monitor (${(err as Error).message})`));
         }
       };
       stream.on('data', onData);
@@ -130,7 +141,7 @@ export class QmpClient {
     });
 
     const client = new QmpClient(stream, label, greeting, log);
-    client.attach(splitter);
+    client.attach(splitter, afterGreeting);
     try {
       await client.execute('qmp_capabilities');
     } catch (err) {
@@ -140,7 +151,8 @@ export class QmpClient {
     return client;
   }
 
-  private attach(splitter: LineSplitter): void {
+  private attach(splitter: LineSplitter, early: string[]): void {
+    for (const line of early) this.dispatch(line);
     this.stream.on('data', (chunk: Buffer) => {
       for (const line of splitter.push(chunk)) this.dispatch(line);
     });
@@ -195,7 +207,7 @@ export class QmpClient {
     if (this.closedReason !== null) {
       return Promise.reject(new QmpClosedError(`${this.label}: ${this.closedReason} (while sending ${command})`));
     }
-    const id = `shear-${this.nextId++}`;
+    const id = `${this.idPrefix}${this.nextId++}`;
     const timeoutMs = options.timeoutMs ?? qmpTimeoutMs(command);
     return new Promise<RetOf<K>>((resolve, reject) => {
       const timer = setTimeout(() => {
