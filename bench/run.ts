@@ -53,7 +53,8 @@ async function main(): Promise<void> {
   };
   const dir = join(import.meta.dirname, 'results');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `${date.slice(0, 10)}.json`);
+  // A partial run must not replace the day's full result (the README's table comes from it).
+  const file = join(dir, `${date.slice(0, 10)}${onlyArg ? `.${[...only].join('-')}` : ''}.json`);
   writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
   process.stdout.write(`${renderTable(result)}\n`);
   log(`wrote ${file} in ${result.durationS} s`);

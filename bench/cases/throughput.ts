@@ -21,6 +21,8 @@ export interface Throughput {
   copyRatio: number;
   /** The content checksum of the 1 GiB archive (every run computes one). */
   checksumMs: number;
+  /** Median of each step of Shear's run: where the fixed cost on top of the copy goes. */
+  stepsMs: Record<string, number>;
   diskBytes: number;
 }
 
@@ -33,6 +35,7 @@ export async function benchThroughput(log: (m: string) => void): Promise<Through
     const target = b.folder('target');
     const shear: number[] = [];
     const copy: number[] = [];
+    const steps = new Map<string, number[]>();
     const checksum: number[] = [];
     const convert: number[] = [];
     // Both start with no dirty pages (else one pays for the other's writeback) and end with
@@ -43,7 +46,8 @@ export async function benchThroughput(log: (m: string) => void): Promise<Through
       const r = await timedBackup(b, 'big', { targetDir: target, fleecing: { storage, format: 'qcow2' }, pollIntervalMs: 100 });
       shear.push(r.wallMs);
       copy.push(r.steps.copy ?? Number.NaN);
-      log(`throughput run ${i + 1}: shear ${Math.round(r.wallMs)} ms (copy ${r.steps.copy ?? '?'} ms)`);
+      for (const [name, ms] of Object.entries(r.steps)) steps.set(name, [...(steps.get(name) ?? []), ms]);
+      log(`throughput run ${i + 1}: shear ${Math.round(r.wallMs)} ms (${Object.entries(r.steps).map(([k, v]) => `${k} ${Math.round(v)}`).join(', ')} ms)`);
       // What the content checksum (part of every run's verify step) costs on its own.
       const t1 = performance.now();
       await contentDigest(b.host, `${r.archiveDir}/vd0.qcow2`, 'qcow2');
@@ -65,6 +69,7 @@ export async function benchThroughput(log: (m: string) => void): Promise<Through
       copyMs: round(median(copy), 0),
       copyRatio: ratio(median(copy), median(convert)),
       checksumMs: round(median(checksum), 0),
+      stepsMs: Object.fromEntries([...steps].map(([name, ms]) => [name, round(median(ms), 0)])),
       diskBytes: GiB,
     };
     log(`throughput: shear ${result.shearMs} ms, qemu-img convert ${result.convertMs} ms, ratio ${result.throughputRatio}`);
