@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupCancelledError, BackupFailedError, runBackup, type BackupOptions } from '../../electron/engine/backup/run-backup.js';
@@ -152,6 +152,68 @@ describe('backup faults', () => {
     expect(fleeceFiles(fleeceDir)).toEqual([]);
     expect(noPartials(target)).toEqual([]);
     expect(readdirSync(join(target, 'db'))).toEqual([]);
+    expect(journals()).toEqual([]);
+    await expectPristine(vm, before);
+  });
+
+  it('a pause the user makes during the copy is theirs: the journal no longer blames Shear, and a cancel leaves the VM paused', async () => {
+    const before = await snapshotState(vm);
+    expect(before.runState).toBe('running');
+    await seedBeforeBackup(vm);
+    const { opts, fleeceDir, target } = options({ bwlimit: 2 * MiB });
+    const controller = new AbortController();
+    const { emit, firstProgress } = eventLog();
+    let pausedByShearAfterStart: unknown = 'unread';
+    const run = runBackup({
+      ...opts,
+      emit,
+      signal: controller.signal,
+      vm: await findVm(host, 'db'),
+      afterStep: (name) => {
+        // What a crash right after the pause window would leave for `leftovers`.
+        if (name === 'start') pausedByShearAfterStart = (JSON.parse(readFileSync(join(journalDir, journals()[0] as string), 'utf8')) as { vmPausedByShear: unknown }).vmPausedByShear;
+        return Promise.resolve();
+      },
+    });
+    const outcome = run.then(() => null, (e: unknown) => e);
+    await firstProgress;
+    await vm.qmp((q) => q.execute('stop'));
+    controller.abort();
+    expect(await outcome).toBeInstanceOf(BackupCancelledError);
+    expect(pausedByShearAfterStart).toBe(false);
+    expect(fleeceFiles(fleeceDir)).toEqual([]);
+    expect(noPartials(target)).toEqual([]);
+    expect(journals()).toEqual([]);
+    try {
+      await expectPristine(vm, { ...before, runState: 'paused' });
+    } finally {
+      await vm.qmp((q) => q.execute('cont'));
+    }
+  });
+
+  it('the connection dying inside the pause window: the guest is resumed over a new session before any teardown', async () => {
+    const before = await snapshotState(vm);
+    const { opts, fleeceDir, target } = options({});
+    const { emit, events } = eventLog();
+    const err = await runBackup({
+      ...opts,
+      emit,
+      vm: await findVm(host, 'db'),
+      afterStep: async (name) => {
+        if (name !== 'filters') return;
+        // Every session process of the lab's sshd: the window's QMP session dies with the VM stopped.
+        execFileSync('pkill', ['-KILL', '-P', String(lab.sshd.pid)]);
+        const deadline = Date.now() + 10_000;
+        while (!host.connection.isClosed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        expect((await vm.qmp((q) => q.execute('query-status'))).status).toBe('paused');
+      },
+    }).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BackupFailedError);
+    // Resumed at once in the window's catch, not by the last undo after every filter and node is gone.
+    const warnings = events.flatMap((e) => (e.type === 'warning' ? [e.message] : []));
+    expect(warnings.filter((w) => /could not resume/.test(w))).toEqual([]);
+    expect(fleeceFiles(fleeceDir)).toEqual([]);
+    expect(noPartials(target)).toEqual([]);
     expect(journals()).toEqual([]);
     await expectPristine(vm, before);
   });

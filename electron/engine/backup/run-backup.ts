@@ -293,23 +293,32 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const pauseMs = await step('start', async () => {
       const status = await (await lq.get()).execute('query-status');
       const pause = status.status === 'running';
+      // True from just before `stop` until Shear's own `cont` is known to have happened: only then
+      // is a paused VM Shear's doing; a pause after that is the user's and stays.
+      let pausedByShear = false;
+      const resumeNow = async () => {
+        if (!pausedByShear) return;
+        // A fresh session if the window's one broke: the guest must not wait for the teardown.
+        const q = await lq.get();
+        if ((await q.execute('query-status')).status === 'paused') await q.execute('cont');
+        pausedByShear = false;
+        await theJournal.step('resumed', { vmPausedByShear: false });
+      };
       // Recorded before the pause (outside the window): if Shear dies while the VM is stopped, cleanup resumes it.
       if (pause) {
         await theJournal.step('pausing', { vmPausedByShear: true });
         // Registered before `stop` is sent: a stop that times out may still take effect.
-        undo.push('resume the VM', async ({ ok }) => {
-          // After success the VM was resumed at once; a pause since then is the user's.
-          if (ok) return;
-          const q = await lq.get();
-          if ((await q.execute('query-status')).status === 'paused') await q.execute('cont');
-        });
+        undo.push('resume the VM', resumeNow);
       } else {
         log('info', `VM is ${status.status}; it stays that way (no pause/resume)`);
       }
       const qmp = await lq.get();
       const t0 = now();
       try {
-        if (pause) await qmp.execute('stop');
+        if (pause) {
+          pausedByShear = true;
+          await qmp.execute('stop');
+        }
         // Every command of the window is sent at once and QEMU runs them in order: the pause lasts
         // QEMU's work, not one network round trip per command (8 disks: 24 commands).
         const sent: Array<Promise<unknown>> = [];
@@ -357,11 +366,16 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         if (pause) await qmp.execute('cont');
       } catch (err) {
         // The guest must not wait for the rest of the teardown: resume and thaw now (a filter in place is harmless).
-        if (pause) await qmp.execute('cont').catch((e: unknown) => warn(`could not resume the VM at once: ${(e as Error).message}`));
+        await resumeNow().catch((e: unknown) => warn(`could not resume the VM at once: ${(e as Error).message}`));
         await thawNow().catch((e: unknown) => warn(`guest agent thaw failed: ${(e as Error).message}`));
         throw err;
       }
       const ms = now() - t0;
+      if (pause) {
+        pausedByShear = false;
+        // At once, not after the thaw: a pause from now on is the user's, and leftovers must say so.
+        await theJournal.step('resumed', { vmPausedByShear: false });
+      }
       log('info', pause ? `guest paused for ${ms} ms for one consistent point in time` : 'jobs started');
       // -drive devices: the BlockBackend keeps its name, so check the node under it instead.
       const blocks = await qmp.execute('query-block');
