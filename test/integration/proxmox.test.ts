@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { imagePatternMatches } from '../lab/image.js';
+import { imagePatternMatches, listBlockNodes } from '../lab/image.js';
 import { startProxmoxLab, tpmPattern, type ProxmoxLab } from '../lab/proxmox-lab.js';
 import { expectPristine, labFolder, MiB, snapshotState } from '../support/backup-harness.js';
 import { expectPointInTime, seedBeforeBackup, writeDuringCopy } from '../support/backup-scenario.js';
@@ -180,6 +180,35 @@ describe('Proxmox VE host', () => {
     expect((pve.state().calls ?? []).filter((c) => c[0] === 'free').map((c) => c[1])).toEqual(
       expect.arrayContaining(['local:100/vm-100-fleece-0.qcow2', 'local:100/vm-100-fleece-1.qcow2']),
     );
+    await expectPristine(vm(), before);
+  });
+
+  it('the next backup of a VM whose run was killed mid-job first removes that run\'s filters, job, images and lock', async () => {
+    const before = await snapshotState(vm());
+    let killed = false;
+    const run = await runShear(['backup', ...hostArgs(), '--vm', '100', '--target', `dir:${target}`, '--fleecing-storage', 'local', '--bwlimit', '1', '--json'], {
+      env: { ...env(), SHEAR_TEST_HOLD_AFTER_STEP: 'start' },
+      onStderr: (text, child) => {
+        if (!killed && text.includes('SHEAR_TEST_HOLDING start')) {
+          killed = true;
+          child.kill('SIGKILL');
+        }
+      },
+    });
+    expect(run.signal).toBe('SIGKILL');
+    expect((await listBlockNodes(vm())).some((n) => n.startsWith('shear-'))).toBe(true);
+    // Straight away, no `cleanup`: the journal's lock dies with the killed process within moments.
+    let r = await runShear(['backup', ...hostArgs(), '--vm', '100', '--target', `dir:${target}`, '--fleecing-storage', 'local', '--json'], { env: env() });
+    for (let i = 0; i < 20 && r.code !== 0 && /another backup of VM .* is running/.test(r.stdout); i++) {
+      await new Promise((res) => setTimeout(res, 300));
+      r = await runShear(['backup', ...hostArgs(), '--vm', '100', '--target', `dir:${target}`, '--fleecing-storage', 'local', '--json'], { env: env() });
+    }
+    expect(r.code, r.stdout.slice(-3000)).toBe(0);
+    const logs = r.lines.filter((l) => l.type === 'log').map((l) => String(l.message));
+    expect(logs.some((m) => /cleaning up \d+ trace\(s\) of earlier failed backups/.test(m))).toBe(true);
+    expect(logs.filter((m) => /^removed copy-before-write filter/.test(m)).length).toBe(2);
+    expect(pve.state().vms['100']?.lock).toBeUndefined();
+    expect(fleeceNames(join(pve.storagePath('local'), 'images', '100'))).toEqual([]);
     await expectPristine(vm(), before);
   });
 });

@@ -54,6 +54,11 @@ export function classifyRun(runId: string | null, journals: JournalOnHost[]): { 
   return { cls: 'unknown', reason: runId ? `named like a Shear run (${runId}) but no journal knows it` : 'named like a fleecing image but no journal knows it' };
 }
 
+/** The VM id a run's journal gives this QEMU process (same pid and a QMP socket in common), if any. */
+function journalVmId(journals: JournalOnHost[], vm: VmSummary): string | undefined {
+  return journals.find((j) => j.record.vm.pid === vm.pid && j.record.vm.qmpSockets.some((s) => vm.qmpSockets.includes(s)))?.record.vm.id;
+}
+
 export async function scanLeftovers(host: HostSession, o: ScanOptions = {}): Promise<ScanResult> {
   const warn = o.warn ?? ((m: string) => host.log('warn', m));
   const journalDir = o.journalDir ?? DEFAULT_JOURNAL_DIR;
@@ -72,10 +77,12 @@ export async function scanLeftovers(host: HostSession, o: ScanOptions = {}): Pro
     });
   }
 
-  // Inside running VMs.
-  const vms = o.vmId ? allVms.filter((v) => v.id === o.vmId) : allVms;
+  // Inside running VMs. Runs name their VM as the host driver does (a Proxmox VMID), process
+  // discovery by QEMU's -name: the QEMU process a journal recorded ties the two together.
+  const vms = allVms.map((v) => ({ ...v, id: journalVmId(allJournals, v) ?? v.id }));
+  const scoped = o.vmId ? vms.filter((v) => v.id === o.vmId) : vms;
   const traces: VmTraces[] = [];
-  for (const vm of vms) {
+  for (const vm of scoped) {
     try {
       traces.push(await withFirstFreeMonitor(host, vm, async (qmp) => ({
         vm,
