@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupCancelledError, BackupFailedError, runBackup, type BackupOptions } from '../../electron/engine/backup/run-backup.js';
 import type { SshHostSession } from '../../electron/engine/hosts/host-session.js';
+import { SshError } from '../../electron/engine/ssh/errors.js';
+import { UncertainOutcomeError, type ExecOptions } from '../../electron/engine/ssh/exec.js';
 import { parseStorageSpec, type Storage } from '../../electron/engine/storage/storage.js';
 import { startLabHost, type LabHost } from '../lab/lab-host.js';
 import type { LabVm } from '../lab/qemu.js';
@@ -249,6 +251,60 @@ describe('backup faults', () => {
     expect((err as Error).message).toMatch(/is \d+ bytes but the disk is \d+; refusing to insert the filter/);
     expect(fleeceFiles(fleeceDir)).toEqual([]);
     expect(noPartials(target)).toEqual([]);
+    await expectPristine(vm, before);
+  });
+
+  it('a command whose answer is lost may still have done its work: the image, lock or archive folder it made is undone', async () => {
+    const before = await snapshotState(vm);
+    const lost = (what: string) => new SshError('closed', host.label, `connection lost while ${what} ran; its outcome is unknown`, { outcomeUnknown: true });
+    // 1. The archive folder is made, its answer lost.
+    const lossyHost = new Proxy(host, {
+      get(target, prop) {
+        if (prop === 'exec') {
+          return async (argv: readonly string[], options?: ExecOptions) => {
+            const r = await target.exec(argv, options);
+            if (argv[3] === 'shear-archive') throw lost('sh');
+            return r;
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const first = options({});
+    const err1 = await runBackup({ ...first.opts, host: lossyHost, vm: await findVm(host, 'db') }).then(() => null, (e: unknown) => e);
+    expect(err1).toBeInstanceOf(BackupFailedError);
+    expect(noPartials(first.target)).toEqual([]);
+    // 2. A fleecing image and the (stand-in) backup lock are made, their answers lost.
+    const second = options({});
+    const real = parseStorageSpec(`dir:${second.fleeceDir}`);
+    const lossyStorage: Storage = { ...real, spec: real.spec, formats: real.formats, pathBased: real.pathBased, thin: real.thin, kind: real.kind,
+      imagePath: (n) => real.imagePath(n),
+      freeBytes: (h) => real.freeBytes(h),
+      free: (h, n) => real.free(h, n),
+      list: (h, p) => real.list(h, p),
+      allocate: async (h, name, size, format) => {
+        await real.allocate(h, name, size, format);
+        throw lost('qemu-img');
+      },
+    };
+    let released = 0;
+    const err2 = await runBackup({
+      ...second.opts,
+      fleecing: { storage: lossyStorage, format: 'qcow2' },
+      vm: await findVm(host, 'db'),
+      platform: {
+        lock: () => Promise.reject(new UncertainOutcomeError('the backup lock may or may not be taken', async () => void released++, { cause: lost('qm') })),
+      },
+    }).then(() => null, (e: unknown) => e);
+    expect(err2).toBeInstanceOf(BackupFailedError);
+    expect(released).toBe(1);
+    const third = options({});
+    const err3 = await runBackup({ ...third.opts, fleecing: { storage: lossyStorage, format: 'qcow2' }, vm: await findVm(host, 'db') }).then(() => null, (e: unknown) => e);
+    expect((err3 as Error).message).toMatch(/outcome is unknown/);
+    expect(fleeceFiles(second.fleeceDir)).toEqual([]);
+    expect(noPartials(third.target)).toEqual([]);
+    expect(journals()).toEqual([]);
     await expectPristine(vm, before);
   });
 

@@ -32,6 +32,7 @@ import { scanLeftovers } from '../leftovers/scan.js';
 import { pathStates } from '../leftovers/host-probe.js';
 import { listVms } from '../hosts/discovery.js';
 import { BackupCancelledError, BackupFailedError } from './errors.js';
+import { outcomeUnknown, UncertainOutcomeError } from '../ssh/exec.js';
 
 export { BackupCancelledError, BackupFailedError };
 
@@ -204,7 +205,14 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const lock = o.platform?.lock;
     if (lock) {
       await step('lock', async () => {
-        const release = await lock();
+        let release: () => Promise<void>;
+        try {
+          release = await lock();
+        } catch (err) {
+          // Taken or not, nobody can tell: released if it is a backup lock then (the unlock checks).
+          if (err instanceof UncertainOutcomeError) undo.push('release the backup lock', err.undo);
+          throw err;
+        }
         undo.push('release the backup lock', release);
         // Recorded only once it is ours: cleanup must never release somebody else's lock.
         if (o.vm.proxmox) await theJournal.step('locked', { proxmoxLock: { vmid: o.vm.proxmox.vmid } });
@@ -214,7 +222,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     await step('archive-dir', async () => {
       // One command for the folder and every target image: each SSH command costs a channel.
       const r = await host.exec(['sh', '-c', DIR_SCRIPT_MKPARTIAL, 'shear-archive', thePlan.partialDir.replace(/\/[^/]+$/, ''), thePlan.partialDir,
-        ...thePlan.disks.flatMap((d) => [`${thePlan.partialDir}/${d.targetFile}`, String(d.disk.sizeBytes)])], { timeoutMs: 60_000 });
+        ...thePlan.disks.flatMap((d) => [`${thePlan.partialDir}/${d.targetFile}`, String(d.disk.sizeBytes)])], { timeoutMs: 60_000 }).catch((err: unknown) => {
+        // The folder's name holds the run id: if the command may have made it, it can only be ours.
+        if (outcomeUnknown(err)) partialDir = thePlan.partialDir;
+        throw err;
+      });
       // Ours to remove on any failure up to the final rename (see the catch below) once mkdir made it,
       // never when it failed: then the folder (if any) is somebody else's.
       if (r.code !== MKPARTIAL_NOT_MADE) partialDir = thePlan.partialDir;
@@ -229,20 +241,28 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         await mapLimit(thePlan.disks, HOST_PARALLELISM, async (d) => {
           checkCancel();
           if (!d.fleece) return;
-          const image = await storage.allocate(host, d.fleece.imageName, d.disk.sizeBytes, d.fleece.format);
-          images.set(d.index, image);
           const name = d.fleece.imageName;
           const node = d.fleece.node;
-          const path = image.path;
-          undo.push(`free ${name}`, async () => {
-            // Freeing an image QEMU still writes through would hide it from leftovers and lose the space.
-            if (attached.has(node)) {
-              const pids = (await listVms(host)).map((v) => v.pid);
-              const held = (await pathStates(host, [path], pids)).get(path)?.heldBy ?? [];
-              if (held.length > 0) throw new Error(`fleecing node ${node} is still attached (QEMU pid ${held.join(', ')}); ${name} kept for \`shear cleanup\``);
-            }
-            await storage.free(host, name);
-          }, 'always', 'free-fleecing-images');
+          const pushFree = (path: string) =>
+            undo.push(`free ${name}`, async () => {
+              // Freeing an image QEMU still writes through would hide it from leftovers and lose the space.
+              if (attached.has(node)) {
+                const pids = (await listVms(host)).map((v) => v.pid);
+                const held = (await pathStates(host, [path], pids)).get(path)?.heldBy ?? [];
+                if (held.length > 0) throw new Error(`fleecing node ${node} is still attached (QEMU pid ${held.join(', ')}); ${name} kept for \`shear cleanup\``);
+              }
+              await storage.free(host, name);
+            }, 'always', 'free-fleecing-images');
+          let image: StoredImage;
+          try {
+            image = await storage.allocate(host, name, d.disk.sizeBytes, d.fleece.format);
+          } catch (err) {
+            // The link died or time ran out under the command: the image may exist, so it is freed like one.
+            if (outcomeUnknown(err)) pushFree(d.fleece.imagePath);
+            throw err;
+          }
+          images.set(d.index, image);
+          pushFree(image.path);
           log('info', `allocated ${image.path} (${image.sizeBytes} bytes)`, d.disk.device);
         });
       });

@@ -1,6 +1,7 @@
 /**
  * The compensation list of a run (a saga): a step registers how to undo what it
- * created only AFTER it succeeded; unwinding runs them in reverse, each on its
+ * created as soon as it may exist (after success, or before a command whose
+ * outcome may stay unknown); unwinding runs them in reverse, each on its
  * own (one failing undo never stops the next), and reports failures as warnings.
  *
  * Some entries are teardown that happens on every path (detach a filter, delete

@@ -2,6 +2,7 @@ import type { VmSummary } from '../../../shared/model.js';
 import { ProxmoxStorage } from '../storage/proxmox.js';
 import { listVms } from './discovery.js';
 import type { HostSession } from './host-session.js';
+import { outcomeUnknown, UncertainOutcomeError, type ExecResult } from '../ssh/exec.js';
 
 /**
  * Proxmox VE hosts, through Proxmox's public command-line tools only: `pvesh`
@@ -60,13 +61,20 @@ export function proxmoxConfig(host: HostSession, vmid: number): Promise<Record<s
  * set). Returns its release, which removes the lock only if it is still ours.
  */
 export async function lockVm(host: HostSession, vmid: number, lock: 'backup' | 'create'): Promise<() => Promise<void>> {
-  const r = await host.exec(['qm', 'set', String(vmid), '--lock', lock]);
-  if (r.code !== 0) throw new Error(`cannot take the ${lock} lock of VM ${vmid}: ${(r.stderr || r.stdout).trim()}`);
-  return async () => {
+  const release = async () => {
     const config = await proxmoxConfig(host, vmid);
     if (config.lock !== lock) return;
     await host.execChecked(['qm', 'unlock', String(vmid)]);
   };
+  let r: ExecResult;
+  try {
+    r = await host.exec(['qm', 'set', String(vmid), '--lock', lock]);
+  } catch (err) {
+    if (outcomeUnknown(err)) throw new UncertainOutcomeError(`the ${lock} lock of VM ${vmid} may or may not be taken: ${(err as Error).message}`, release, { cause: err });
+    throw err;
+  }
+  if (r.code !== 0) throw new Error(`cannot take the ${lock} lock of VM ${vmid}: ${(r.stderr || r.stdout).trim()}`);
+  return release;
 }
 
 interface PveStorage {

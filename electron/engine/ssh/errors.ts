@@ -17,11 +17,15 @@ export class SshError extends Error {
     readonly kind: SshErrorKind,
     readonly target: string,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; outcomeUnknown?: boolean },
   ) {
-    super(`${target}: ${message}`, options);
+    super(`${target}: ${message}`, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'SshError';
+    this.outcomeUnknown = options?.outcomeUnknown ?? false;
   }
+
+  /** The command was running when the connection died: it may or may not have done its work. */
+  readonly outcomeUnknown: boolean;
 }
 
 interface Ssh2LikeError extends Error {

@@ -43,6 +43,26 @@ export class ExecAbortedError extends Error {
 }
 
 /**
+ * Whether a failed command may still have done its work (the link died under it, or it was
+ * stopped on a timeout or cancel): whatever it creates must then be undone as if it had.
+ */
+export function outcomeUnknown(err: unknown): boolean {
+  return err instanceof ExecAbortedError || (err instanceof SshError && err.outcomeUnknown) || err instanceof UncertainOutcomeError;
+}
+
+/** A step whose command may have taken effect hands the caller the way to undo it anyway. */
+export class UncertainOutcomeError extends Error {
+  constructor(
+    message: string,
+    readonly undo: () => Promise<void>,
+    options: { cause: unknown },
+  ) {
+    super(message, options);
+    this.name = 'UncertainOutcomeError';
+  }
+}
+
+/**
  * sshd gives every exec channel its own session and process group, but a
  * "signal" request reaches only the login shell, and closing the channel leaves
  * a child that does not touch its pipes running (a `sleep`, a `qemu-img
@@ -148,7 +168,7 @@ export function exec(conn: SshConnection, argv: readonly string[], options: Exec
       // No exit status at all: the connection died under the command; its outcome is unknown.
       channel.on('close', () =>
         finish(code === null && signal === null && !stopReason
-          ? new SshError('closed', conn.label, `connection lost while ${argv[0] ?? 'a command'} ran; its outcome is unknown`)
+          ? new SshError('closed', conn.label, `connection lost while ${argv[0] ?? 'a command'} ran; its outcome is unknown`, { outcomeUnknown: true })
           : undefined));
       channel.on('error', (e: Error) => finish(new SshError('closed', conn.label, `${argv[0] ?? 'command'}: ${e.message}`)));
       if (options.stdin !== undefined) channel.end(options.stdin);
