@@ -60,7 +60,17 @@ export function start(): void {
     app.on('activate', () => {
       if (BrowserWindow.getAllWindows().length === 0) createWindow();
     });
-    app.on('before-quit', () => void service.close());
+    // Quitting mid-backup must not leave filters in the guest: the quit waits until every run
+    // is cancelled and torn down (ShearService.close), then goes ahead.
+    let closed = false;
+    app.on('before-quit', (event: { preventDefault(): void }) => {
+      if (closed) return;
+      event.preventDefault();
+      void service.close().finally(() => {
+        closed = true;
+        app.quit();
+      });
+    });
   });
 
   app.on('window-all-closed', () => {

@@ -68,6 +68,8 @@ export class ShearService {
   private readonly sessions = new Map<string, Promise<SshHostSession>>();
   private readonly prompts = new Map<string, (trust: boolean) => void>();
   private readonly listeners = new Set<Listener>();
+  /** Runs still working (their teardown included): closing waits for them. */
+  private readonly inFlight = new Set<Promise<void>>();
   readonly runs: RunManager;
   private readonly historyPath: string;
   private readonly settings: SettingsStore;
@@ -306,11 +308,15 @@ export class ShearService {
       return vm;
     });
     const { id, signal } = this.runs.create({ hostId: request.hostId, hostLabel: await this.hostLabel(request.hostId), vmIds: request.vmIds });
-    void (async () => {
+    this.track(async () => {
       let state: 'succeeded' | 'failed' | 'cancelled' = 'succeeded';
       let error: string | null = null;
       for (const vm of vms) {
-        if (signal.aborted) break;
+        if (signal.aborted) {
+          // VMs not yet begun are not backed up: the run is cancelled even if the previous ones succeeded.
+          state = 'cancelled';
+          break;
+        }
         try {
           const platform = driver.platformFor(vm);
           if (vm.qmpSockets.length === 0 && platform?.lock) {
@@ -342,8 +348,9 @@ export class ShearService {
           error = `${vm.id}: ${(err as Error).message}`;
         }
       }
-      await this.record(this.runs.finish(id, signal.aborted ? 'cancelled' : state, error));
-    })();
+      // What happened, not what was asked last: a cancel that came after the last VM finished changes nothing.
+      await this.record(this.runs.finish(id, state, error));
+    });
     return { runId: id };
   }
 
@@ -360,7 +367,7 @@ export class ShearService {
     const session = await this.session(hostId);
     const vmId = await readArchiveManifest(session, archive).then((m) => m.vm.id, () => archive.split('/').filter(Boolean).at(-2) ?? archive);
     const { id, signal } = this.runs.create({ hostId, hostLabel: await this.hostLabel(hostId), vmIds: [vmId], kind });
-    void (async () => {
+    this.track(async () => {
       let error: string | null = null;
       try {
         await body(session, (e) => this.runs.apply(id, vmId, e), signal);
@@ -368,10 +375,10 @@ export class ShearService {
         error = (err as Error).message;
         this.runs.log(id, 'error', error);
       }
-      const snap = this.runs.finish(id, signal.aborted ? 'cancelled' : error ? 'failed' : 'succeeded', error);
+      const snap = this.runs.finish(id, error === null ? 'succeeded' : signal.aborted ? 'cancelled' : 'failed', error);
       // A restore's result names its record, not an archive: history keeps the archive it came from.
       await this.record({ ...snap, archives: [archive] });
-    })();
+    });
     return { runId: id };
   }
 
@@ -384,7 +391,28 @@ export class ShearService {
     await writeJsonFile(this.historyPath, history.slice(0, 500)).catch((e: unknown) => this.log('warn', `could not save history: ${(e as Error).message}`));
   }
 
-  async close(): Promise<void> {
+  private track(work: () => Promise<void>): void {
+    const done: Promise<void> = work()
+      .catch((err: unknown) => this.log('error', `a run ended with an unexpected error: ${(err as Error).message}`))
+      .finally(() => this.inFlight.delete(done));
+    this.inFlight.add(done);
+  }
+
+  /**
+   * Quitting mid-run cancels every run and waits for its teardown (filters out, images freed,
+   * a paused VM resumed) before the SSH sessions close: closing them first would leave it all
+   * in the guest. After `waitMs` the sessions close anyway; a run's journal then stays for leftovers.
+   */
+  async close(waitMs = 120_000): Promise<void> {
+    for (const run of this.runs.list()) if (run.state === 'running') this.runs.cancel(run.id);
+    if (this.inFlight.size > 0) {
+      this.log('info', `waiting for ${this.inFlight.size} run(s) to tear down before closing`);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), waitMs)));
+      const outcome = await Promise.race([Promise.allSettled([...this.inFlight]), timedOut]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') this.log('warn', `runs still tearing down after ${waitMs} ms; closing anyway (\`shear leftovers\` finds what they left)`);
+    }
     this.runs.flush();
     for (const id of [...this.sessions.keys()]) await this.dropSession(id);
   }

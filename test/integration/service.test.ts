@@ -196,3 +196,26 @@ describe('browser mode transport', () => {
     }
   });
 });
+
+describe('closing the service (quitting the app) mid-backup', () => {
+  it('cancels the run and waits for its teardown before closing the sessions', async () => {
+    const hostId = (await call('hosts:list', undefined))[0]?.id ?? '';
+    // A second service on the same data (hosts, known keys): the app as the user quits it.
+    const quitting = new ShearService({ dataDir, secrets: new MemorySecretStore(), version: '9.9.9', journalDir: labFolder(lab, 'journal') });
+    const seen: RunSnapshot[] = [];
+    quitting.subscribe((event, payload) => {
+      if (event === 'runs:update') seen.push(...(payload as RunSnapshot[]));
+    });
+    const fleece = labFolder(lab, 'fleece-quit');
+    const { runId } = await quitting.handle('backup:start', validateRequest('backup:start', {
+      hostId, vmIds: ['two'], fleecing: { storage: `dir:${fleece}`, format: 'auto' }, target: `dir:${labFolder(lab, 'target')}`, bwlimitMiB: 1,
+    }));
+    await waitFor(() => seen.find((r) => r.id === runId && r.disks.some((d) => d.done > 0)));
+    await quitting.close();
+    expect(seen.filter((r) => r.id === runId).at(-1)?.state).toBe('cancelled');
+    const history = JSON.parse(readFileSync(join(dataDir, 'history.json'), 'utf8')) as Array<{ runId: string; state: string }>;
+    expect(history.find((h) => h.runId === runId)?.state).toBe('cancelled');
+    // Nothing of the run is left in the guest or on the storage.
+    expect(await call('leftovers:scan', { hostId, storages: [`dir:${fleece}`] })).toEqual([]);
+  });
+});

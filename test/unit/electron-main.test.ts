@@ -14,6 +14,8 @@ const recorded = {
   handlers: new Map<string, (event: unknown, input: unknown) => Promise<unknown>>(),
   permission: null as null | ((wc: unknown, permission: string, cb: (ok: boolean) => void) => void),
   opened: [] as string[],
+  appEvents: new Map<string, (event: { preventDefault(): void }) => void>(),
+  quits: 0,
 };
 
 vi.mock('electron', () => {
@@ -38,8 +40,8 @@ vi.mock('electron', () => {
       whenReady: () => Promise.resolve(),
       getPath: () => dataDir,
       getVersion: () => '1.2.3',
-      on: () => {},
-      quit: () => {},
+      on: (name: string, fn: (event: { preventDefault(): void }) => void) => recorded.appEvents.set(name, fn),
+      quit: () => void recorded.quits++,
     },
     BrowserWindow,
     ipcMain: { handle: (name: string, fn: (event: unknown, input: unknown) => Promise<unknown>) => recorded.handlers.set(name, fn) },
@@ -88,5 +90,17 @@ describe('Electron main process wiring', () => {
     expect(await recorded.handlers.get('app:info')?.({ senderFrame: { url: 'https://evil.example/' } }, undefined)).toMatchObject({ ok: false });
     expect(await recorded.handlers.get('hosts:remove')?.(trusted, { id: 42 })).toMatchObject({ ok: false, error: { name: 'ValidationError' } });
     expect(await recorded.handlers.get('hosts:list')?.(trusted, undefined)).toEqual({ ok: true, value: [] });
+  });
+
+  it('holds the quit until the service has cancelled its runs and closed, then quits', async () => {
+    const beforeQuit = recorded.appEvents.get('before-quit');
+    let prevented = 0;
+    beforeQuit?.({ preventDefault: () => void prevented++ });
+    expect(prevented).toBe(1);
+    // Closing the service (no runs here) settles within a few ticks; then the quit goes ahead once.
+    for (let i = 0; i < 50 && recorded.quits === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(recorded.quits).toBe(1);
+    beforeQuit?.({ preventDefault: () => void prevented++ });
+    expect(prevented).toBe(1);
   });
 });
