@@ -33,6 +33,8 @@ beforeAll(async () => {
         ],
       },
       { name: 'doomed', disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 32 * MiB }] },
+      // The destination of a migration that has not come in yet (run state "inmigrate").
+      { name: 'arriving', disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 8 * MiB }], extraArgs: ['-incoming', 'defer'] },
     ],
   });
   host = await labSession(lab);
@@ -306,6 +308,20 @@ describe('backup faults', () => {
     expect(noPartials(third.target)).toEqual([]);
     expect(journals()).toEqual([]);
     await expectPristine(vm, before);
+  });
+
+  it('refuses a VM waiting for an incoming migration, naming its run state, and changes nothing', async () => {
+    const arriving = lab.vm('arriving');
+    const before = await snapshotState(arriving);
+    expect(before.runState).toBe('inmigrate');
+    const { opts, fleeceDir, target } = options({});
+    const err = await runBackup({ ...opts, vm: await findVm(host, 'arriving') }).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BackupFailedError);
+    expect((err as Error).message).toMatch(/VM arriving is waiting for an incoming migration.*"inmigrate"/);
+    expect(fleeceFiles(fleeceDir)).toEqual([]);
+    expect(existsSync(join(target, 'arriving'))).toBe(false);
+    expect(journals()).toEqual([]);
+    expect(await snapshotState(arriving)).toEqual(before);
   });
 
   it('QEMU killed mid-job: a clear failure, and the journal stays for leftovers', async () => {

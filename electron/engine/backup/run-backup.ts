@@ -32,6 +32,7 @@ import { scanLeftovers } from '../leftovers/scan.js';
 import { pathStates } from '../leftovers/host-probe.js';
 import { listVms } from '../hosts/discovery.js';
 import { BackupCancelledError, BackupFailedError } from './errors.js';
+import { checkRunState } from './run-state.js';
 import { outcomeUnknown, UncertainOutcomeError } from '../ssh/exec.js';
 
 export { BackupCancelledError, BackupFailedError };
@@ -141,6 +142,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         socket: answered,
       }));
       log('info', `VM ${found.vm.name} (${found.vm.runState}) on QEMU ${found.vm.qemuVersion}: ${found.vm.disks.length} disk(s)`);
+      checkRunState(found.vm.name, found.vm.runState);
       return found;
     });
     lease = new QmpLease(host.qmp, socket);
@@ -312,6 +314,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
 
     const pauseMs = await step('start', async () => {
       const status = await (await lq.get()).execute('query-status');
+      // A migration may have begun since the inspection.
+      checkRunState(vm.name, status.status);
       const pause = status.status === 'running';
       // True from just before `stop` until Shear's own `cont` is known to have happened: only then
       // is a paused VM Shear's doing; a pause after that is the user's and stays.
