@@ -1,8 +1,12 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect as netConnect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cleanupLeftovers } from '../../electron/engine/leftovers/cleanup.js';
+import { QmpClient } from '../../electron/engine/qmp/client.js';
 import { scanLeftovers } from '../../electron/engine/leftovers/scan.js';
 import { parseStorageSpec } from '../../electron/engine/storage/storage.js';
 import { startLabHost, type LabHost } from '../lab/lab-host.js';
@@ -21,9 +25,17 @@ let journalDir: string;
 let fleeceDir: string;
 let target: string;
 
+let monitorDir: string;
+
 beforeAll(async () => {
+  // A second QMP monitor (as a host with a management tool on the first has): named before the lab exists.
+  monitorDir = await mkdtemp(join(tmpdir(), 'shear-mon-'));
   lab = await startLabHost({
-    vms: [{ name: 'app', disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 32 * MiB }, { id: 'scsi0', bus: 'scsi', format: 'raw', sizeBytes: 32 * MiB + 512 }] }],
+    vms: [{
+      name: 'app',
+      disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 32 * MiB }, { id: 'scsi0', bus: 'scsi', format: 'raw', sizeBytes: 32 * MiB + 512 }],
+      extraArgs: ['-chardev', `socket,id=mon2,path=${join(monitorDir, 'mon2.sock')},server=on,wait=off`, '-mon', 'chardev=mon2,mode=control'],
+    }],
   });
   ({ home, hostArgs } = labCli(lab));
   journalDir = labFolder(lab, 'journal');
@@ -32,6 +44,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await lab?.stop();
+  await rm(monitorDir, { recursive: true, force: true });
 });
 
 const env = () => ({ HOME: home, SHEAR_JOURNAL_DIR: journalDir });
@@ -77,7 +90,8 @@ async function orphanedTraces(): Promise<Array<Record<string, unknown>>> {
 const traceNames = (items: Array<Record<string, unknown>>) =>
   items.map((i) => `${String(i.kind)}:${(String(i.id).split(':').pop() ?? '').replace(/^shear-[0-9a-f]{8}-/, '')}`).sort();
 
-const CASES: Array<{ step: string; traces: string[]; paused?: boolean }> = [
+/** `holdFirstMonitor`: another client holds the first QMP socket while cleanup runs (it must use the second). */
+const CASES: Array<{ step: string; traces: string[]; paused?: boolean; holdFirstMonitor?: boolean }> = [
   { step: 'allocate', traces: ['image:vm-app-fleece-0.qcow2', 'image:vm-app-fleece-1.qcow2'] },
   { step: 'attach', traces: ['image:vm-app-fleece-0.qcow2', 'image:vm-app-fleece-1.qcow2', 'node:0-fl', 'node:0-tgt', 'node:1-fl', 'node:1-tgt'] },
   {
@@ -88,6 +102,7 @@ const CASES: Array<{ step: string; traces: string[]; paused?: boolean }> = [
   },
   {
     step: 'start',
+    holdFirstMonitor: true,
     traces: ['filter:scsi0', 'filter:/machine/peripheral/vd0/virtio-backend', 'image:vm-app-fleece-0.qcow2', 'image:vm-app-fleece-1.qcow2', 'job:0', 'job:1',
       'node:0-cbw', 'node:0-fl', 'node:0-snap', 'node:0-tgt', 'node:1-cbw', 'node:1-fl', 'node:1-snap', 'node:1-tgt'],
   },
@@ -120,7 +135,8 @@ describe('crash matrix: SIGKILL after each step, then leftovers and cleanup', ()
       expect(dry.lines.filter((l) => l.type === 'would-remove')).toHaveLength(items.length);
       expect(await leftovers()).toHaveLength(items.length);
 
-      const clean = await runShear(['cleanup', ...hostArgs(), ...storageArgs(), '--yes', '--json'], { env: env() });
+      const holder = c.holdFirstMonitor ? await QmpClient.connect(netConnect(vm.qmpSocket), { label: 'holder', greetingTimeoutMs: 10_000 }) : null;
+      const clean = await runShear(['cleanup', ...hostArgs(), ...storageArgs(), '--yes', '--json'], { env: env() }).finally(() => holder?.close());
       expect(clean.code, clean.stdout).toBe(0);
       expect(clean.lines.filter((l) => l.type === 'removed')).toHaveLength(items.length);
       expect(clean.lines.at(-1)).toMatchObject({ type: 'result', ok: true });

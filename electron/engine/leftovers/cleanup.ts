@@ -143,7 +143,7 @@ async function cleanVm(
   scan: ScanResult,
   attempt: (item: Leftover, action: () => Promise<void>) => Promise<void>,
 ): Promise<void> {
-  const lease = new QmpLease(host.qmp, t.vm.qmpSockets[0] ?? '');
+  const lease = new QmpLease(host.qmp, t.socket);
   try {
     for (const item of items.filter((i) => i.kind === 'job')) {
       await attempt(item, async () => cancelAndDismissJob(await lease.get(), item.id.split(':').pop() ?? ''));

@@ -27,6 +27,8 @@ export interface ScanOptions {
 /** What one VM showed, kept for cleanup. */
 export interface VmTraces {
   vm: VmSummary;
+  /** The monitor that answered the scan (another may be held by a long-lived client). */
+  socket: string;
   status: string;
   jobs: JobInfo[];
   nodes: NamedBlockNode[];
@@ -84,8 +86,9 @@ export async function scanLeftovers(host: HostSession, o: ScanOptions = {}): Pro
   const traces: VmTraces[] = [];
   for (const vm of scoped) {
     try {
-      traces.push(await withFirstFreeMonitor(host, vm, async (qmp) => ({
+      traces.push(await withFirstFreeMonitor(host, vm, async (qmp, socket) => ({
         vm,
+        socket,
         status: (await qmp.execute('query-status')).status,
         jobs: await qmp.execute('query-jobs'),
         nodes: await qmp.execute('query-named-block-nodes', { flat: true }),
