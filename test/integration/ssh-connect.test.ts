@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectSsh, type UnknownHostKey } from '../../electron/engine/ssh/connect.js';
+import { SshHostSession } from '../../electron/engine/hosts/host-session.js';
 import { SshError } from '../../electron/engine/ssh/errors.js';
 import { execChecked } from '../../electron/engine/ssh/exec.js';
 import { KnownHostsFile } from '../../electron/engine/ssh/known-hosts.js';
@@ -277,6 +278,39 @@ describe('~/.ssh/config aliases', () => {
       expect((await execChecked(conn, ['sh', '-c', 'echo "$SSH_CONNECTION"'])).stdout).toMatch(/^127\.0\.0\.1 /);
     } finally {
       conn.close();
+    }
+  });
+});
+
+describe('a host session that loses its host', () => {
+  it('gives up after its reconnect window, then fails the next callers at once, and tries again after a while', async () => {
+    let reachable = true;
+    let attempts = 0;
+    const connect = async () => {
+      attempts++;
+      if (!reachable) throw new SshError('refused', `root@${sshd.host}:${sshd.port}`, 'connection refused (the host is down)');
+      return (await connectToLab(sshd)).conn;
+    };
+    const session = await SshHostSession.open(connect, { delaysMs: [50], giveUpAfterMs: 600 });
+    try {
+      reachable = false;
+      session.connection.close();
+      while (!session.connection.isClosed) await new Promise((r) => setTimeout(r, 10));
+      const t0 = Date.now();
+      await expect(session.exec(['true'])).rejects.toThrow(/refused/);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(550);
+      // An unwind's next steps: no new reconnect cycle each, an answer at once.
+      const before = attempts;
+      const t1 = Date.now();
+      for (let i = 0; i < 5; i++) await expect(session.exec(['true'])).rejects.toThrow(/gave up reconnecting \d+ s ago/);
+      expect(Date.now() - t1).toBeLessThan(200);
+      expect(attempts).toBe(before);
+      // Once the window has passed, a caller tries again, and the host is back.
+      await new Promise((r) => setTimeout(r, 650));
+      reachable = true;
+      expect((await session.execChecked(['echo', 'back'])).stdout).toBe('back\n');
+    } finally {
+      session.close();
     }
   });
 });

@@ -483,7 +483,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     if (partialDir) {
       // Nothing that looks like a good backup may stay behind a failed run.
       const dir = partialDir;
-      await host.execChecked(['rm', '-rf', '--', dir]).catch((e: unknown) => {
+      await host.execChecked(['rm', '-rf', '--', dir], { timeoutMs: 120_000 }).catch((e: unknown) => {
         report.failed.push({ name: `remove ${dir}`, error: (e as Error).message });
         warn(`could not remove the unfinished archive ${dir}: ${(e as Error).message}`);
       });

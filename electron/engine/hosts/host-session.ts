@@ -46,6 +46,7 @@ function isPermanent(err: unknown): boolean {
 export class SshHostSession implements HostSession {
   private conn: SshConnection;
   private reconnecting: Promise<SshConnection> | null = null;
+  private gaveUp: { at: number; error: Error } | null = null;
   private readonly listeners = new Set<() => Promise<void> | void>();
   private closed = false;
   readonly qmp: QmpTransport;
@@ -84,9 +85,27 @@ export class SshHostSession implements HostSession {
   async live(): Promise<SshConnection> {
     if (this.closed) throw new Error(`${this.label}: session closed`);
     if (!this.conn.isClosed) return this.conn;
-    this.reconnecting ??= this.reconnect().finally(() => {
-      this.reconnecting = null;
-    });
+    // Having just given up, every further caller fails at once: a failed run's unwind has dozens
+    // of steps, and each waiting out a reconnect cycle of its own would take an hour. Later on,
+    // trying again is worth it.
+    const gaveUp = this.gaveUp;
+    if (gaveUp && Date.now() - gaveUp.at < this.policy.giveUpAfterMs) {
+      throw new SshError('closed', this.label, `connection lost; gave up reconnecting ${Math.round((Date.now() - gaveUp.at) / 1000)} s ago (${gaveUp.error.message})`, { cause: gaveUp.error });
+    }
+    this.reconnecting ??= this.reconnect()
+      .then(
+        (conn) => {
+          this.gaveUp = null;
+          return conn;
+        },
+        (err: unknown) => {
+          this.gaveUp = { at: Date.now(), error: err instanceof Error ? err : new Error(String(err)) };
+          throw err;
+        },
+      )
+      .finally(() => {
+        this.reconnecting = null;
+      });
     return this.reconnecting;
   }
 

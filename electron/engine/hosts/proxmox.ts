@@ -12,7 +12,7 @@ import { outcomeUnknown, UncertainOutcomeError, type ExecResult } from '../ssh/e
  */
 
 async function pvesh<T>(host: HostSession, path: string, extra: string[] = []): Promise<T> {
-  const r = await host.execChecked(['pvesh', 'get', path, ...extra, '--output-format', 'json']);
+  const r = await host.execChecked(['pvesh', 'get', path, ...extra, '--output-format', 'json'], { timeoutMs: 60_000 });
   return JSON.parse(r.stdout) as T;
 }
 
@@ -64,7 +64,7 @@ export async function lockVm(host: HostSession, vmid: number, lock: 'backup' | '
   const release = async () => {
     const config = await proxmoxConfig(host, vmid);
     if (config.lock !== lock) return;
-    await host.execChecked(['qm', 'unlock', String(vmid)]);
+    await host.execChecked(['qm', 'unlock', String(vmid)], { timeoutMs: 60_000 });
   };
   let r: ExecResult;
   try {

@@ -79,8 +79,15 @@ export function commandFailed(host: StorageHost, what: string, argv: readonly st
 }
 
 /** Runs a storage command; a non-zero exit becomes {@link commandFailed} with `what` in front. */
+/**
+ * Storage commands handle metadata (create, list, remove an image), which takes seconds; one
+ * still running after a minute hangs on its storage (a dead NFS server), and waiting forever
+ * would hold a failed run's teardown, and its journal lock, with it.
+ */
+export const STORAGE_COMMAND_TIMEOUT_MS = 60_000;
+
 export async function runChecked(host: StorageHost, what: string, argv: readonly string[]): Promise<ExecResult> {
-  const r = await host.exec(argv);
+  const r = await host.exec(argv, { timeoutMs: STORAGE_COMMAND_TIMEOUT_MS });
   if (r.code !== 0) throw commandFailed(host, what, argv, r);
   return r;
 }

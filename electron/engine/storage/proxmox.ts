@@ -1,6 +1,7 @@
 import type { ImageFormat } from '../../../shared/model.js';
 import { ImageExistsError, StorageError, StorageSpecError } from './errors.js';
 import type { Storage, StorageHost, StoredImage } from './storage.js';
+import { STORAGE_COMMAND_TIMEOUT_MS } from './common.js';
 
 /**
  * A Proxmox VE storage, driven only through Proxmox's own tools (`pvesm`,
@@ -75,7 +76,7 @@ export class ProxmoxStorage implements Storage {
   }
 
   private async run(host: StorageHost, step: string, argv: string[]): Promise<string> {
-    const r = await host.exec(argv);
+    const r = await host.exec(argv, { timeoutMs: STORAGE_COMMAND_TIMEOUT_MS });
     if (r.code !== 0) throw new StorageError(`${host.label}: ${this.spec}: ${step} failed: ${(r.stderr || r.stdout).trim()}`);
     return r.stdout;
   }
