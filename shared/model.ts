@@ -48,6 +48,8 @@ export interface VmDetails extends VmSummary {
   runState: VmRunState | string;
   qemuVersion: string;
   disks: VmDisk[];
+  /** Writable drives that are not backed up, each with why (a passthrough device, an empty disk). */
+  skipped?: Array<{ device: string; reason: string }>;
 }
 
 /** Events of a backup run, as the engine emits them and every face renders them. */

@@ -275,6 +275,7 @@ export class ShearService {
       const summary = vms.find((v) => v.id === vmId);
       if (!summary) throw new Error(`no VM ${vmId} on this host`);
       const vm = await inspectVm(session, summary);
+      for (const skip of vm.skipped ?? []) preview.warnings.push(`${vmId}: ${skip.device} is not backed up: ${skip.reason}`);
       const plan = planBackup({
         vm,
         runId: '00000000',

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupCancelledError, BackupFailedError, runBackup, type BackupOptions } from '../../electron/engine/backup/run-backup.js';
@@ -22,7 +23,13 @@ let host: SshHostSession;
 let journalDir: string;
 let vm: LabVm;
 
+let emptyDir: string;
+let emptyDisk: string;
+
 beforeAll(async () => {
+  emptyDir = mkdtempSync(join(tmpdir(), 'shear-empty-'));
+  emptyDisk = join(emptyDir, 'empty.raw');
+  writeFileSync(emptyDisk, '');
   lab = await startLabHost({
     vms: [
       {
@@ -32,7 +39,12 @@ beforeAll(async () => {
           { id: 'scsi0', bus: 'scsi', format: 'raw', sizeBytes: 40 * MiB + 512 },
         ],
       },
-      { name: 'doomed', disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 32 * MiB }] },
+      // Plus an empty (0-byte) drive, as a placeholder disk gives.
+      {
+        name: 'doomed',
+        disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 32 * MiB }],
+        extraArgs: ['-drive', `file=${emptyDisk},format=raw,if=none,id=drive-empty0`, '-device', 'virtio-blk-pci,drive=drive-empty0,id=empty0'],
+      },
       // The destination of a migration that has not come in yet (run state "inmigrate").
       { name: 'arriving', disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 8 * MiB }], extraArgs: ['-incoming', 'defer'] },
     ],
@@ -45,6 +57,7 @@ beforeAll(async () => {
 afterAll(async () => {
   host?.close();
   await lab?.stop();
+  rmSync(emptyDir, { recursive: true, force: true });
 });
 
 let counter = 0;
@@ -322,6 +335,15 @@ describe('backup faults', () => {
     expect(existsSync(join(target, 'arriving'))).toBe(false);
     expect(journals()).toEqual([]);
     expect(await snapshotState(arriving)).toEqual(before);
+  });
+
+  it('leaves out an empty drive with a warning and backs up the rest', async () => {
+    const { opts } = options({});
+    const { emit, events } = eventLog();
+    const result = await runBackup({ ...opts, emit, vm: await findVm(host, 'doomed') });
+    expect(result.manifest.disks.map((d) => d.device)).toEqual(['vd0']);
+    const warnings = events.flatMap((e) => (e.type === 'warning' ? [e.message] : []));
+    expect(warnings.filter((w) => /not backed up/.test(w))).toEqual([expect.stringMatching(/^empty0 is not backed up: empty \(0 bytes\)/)]);
   });
 
   it('QEMU killed mid-job: a clear failure, and the journal stays for leftovers', async () => {

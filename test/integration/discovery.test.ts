@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compareNatural, listVms } from '../../electron/engine/hosts/discovery.js';
 import { SshHostSession } from '../../electron/engine/hosts/host-session.js';
-import { disksFromQueryBlock, inspectVm, MONITOR_GREETING_TIMEOUT_MS } from '../../electron/engine/hosts/vm-inspect.js';
+import { deviceTypes, disksFromQueryBlock, inspectVm, MONITOR_GREETING_TIMEOUT_MS } from '../../electron/engine/hosts/vm-inspect.js';
 import { QmpClient } from '../../electron/engine/qmp/client.js';
 import { withQmp } from '../../electron/engine/qmp/session.js';
 import type { VmSummary } from '../../shared/model.js';
@@ -203,7 +203,12 @@ describe('inspectVm over SSH', () => {
         block: await qmp.execute('query-block'),
         nodes: await qmp.execute('query-named-block-nodes', { flat: true }),
         drives,
+        types: await deviceTypes(qmp, details.disks),
       };
+    });
+    // The device types the passthrough check reads (a scsi-block would say so here).
+    expect(Object.fromEntries(details.disks.map((d, i) => [d.device, live.types[i]]))).toEqual({
+      efidisk0: 'cfi.pflash01', scsi0: 'scsi-hd', vd0: 'virtio-blk-device',
     });
     for (const d of details.disks) {
       // -blockdev devices name their node; -drive devices answer with the BlockBackend name.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { disksFromQueryBlock, qemuVersionString } from '../../electron/engine/hosts/vm-inspect.js';
+import { disksFromQueryBlock, qemuVersionString, reasonToSkip } from '../../electron/engine/hosts/vm-inspect.js';
 import type { BlockInfo, NamedBlockNode } from '../../electron/engine/qmp/types.js';
 import type { VmDisk } from '../../shared/model.js';
 
@@ -244,5 +244,17 @@ describe('disksFromQueryBlock: naming, roles and order', () => {
 
   it('formats the version', () => {
     expect(qemuVersionString({ qemu: { major: 10, minor: 0, micro: 2 }, package: '' })).toBe('10.0.2');
+  });
+});
+
+describe('reasonToSkip', () => {
+  it('leaves out SCSI passthrough devices and empty drives, and nothing else', () => {
+    expect(reasonToSkip({ sizeBytes: 8 << 30 }, 'scsi-block')).toMatch(/SCSI passthrough device \(scsi-block\).*bypasses QEMU's block layer/);
+    expect(reasonToSkip({ sizeBytes: 8 << 30 }, 'scsi-generic')).toMatch(/scsi-generic/);
+    expect(reasonToSkip({ sizeBytes: 0 }, 'virtio-blk-pci')).toMatch(/^empty \(0 bytes\)/);
+    // Emulated disks of every bus, and a type that could not be read, are backed up.
+    for (const type of ['virtio-blk-pci', 'scsi-hd', 'ide-hd', 'nvme', 'usb-storage', 'floppy', 'cfi.pflash01', '']) {
+      expect(reasonToSkip({ sizeBytes: 512 }, type)).toBeNull();
+    }
   });
 });

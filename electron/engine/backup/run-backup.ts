@@ -143,6 +143,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       }));
       log('info', `VM ${found.vm.name} (${found.vm.runState}) on QEMU ${found.vm.qemuVersion}: ${found.vm.disks.length} disk(s)`);
       checkRunState(found.vm.name, found.vm.runState);
+      for (const skip of found.vm.skipped ?? []) warn(`${skip.device} is not backed up: ${skip.reason}`);
       return found;
     });
     lease = new QmpLease(host.qmp, socket);

@@ -184,10 +184,41 @@ export async function describeVm(qmp: QmpClient, vm: VmSummary): Promise<VmDetai
   const version = await qmp.execute('query-version');
   const blocks = await qmp.execute('query-block');
   const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
+  const all = disksFromQueryBlock(blocks, nodes);
+  const types = await deviceTypes(qmp, all);
+  const disks: VmDisk[] = [];
+  const skipped: Array<{ device: string; reason: string }> = [];
+  all.forEach((d, i) => {
+    const reason = reasonToSkip(d, types[i] ?? '');
+    if (reason) skipped.push({ device: d.device, reason });
+    else disks.push(d);
+  });
   return {
     ...vm,
     runState: status.status,
     qemuVersion: qemuVersionString(version),
-    disks: disksFromQueryBlock(blocks, nodes),
+    disks,
+    ...(skipped.length > 0 ? { skipped } : {}),
   };
+}
+
+/** Each disk's device QOM type ('' when unknown), all asked at once: one round trip. */
+export async function deviceTypes(qmp: QmpClient, disks: readonly Pick<VmDisk, 'qomPath'>[]): Promise<string[]> {
+  return Promise.all(disks.map((d) => (d.qomPath ? qmp.execute('qom-get', { path: d.qomPath, property: 'type' }).then(String, () => '') : Promise.resolve(''))));
+}
+
+/**
+ * Drives a backup leaves out, and why. Pure.
+ * - SCSI passthrough (`scsi-block`, `scsi-generic`): the guest's reads and writes reach the host
+ *   device as SG_IO ioctls, past the block layer. A copy-before-write filter (every backup job
+ *   inserts one, fleecing or not) neither sees those writes, so the copy would not be
+ *   point-in-time, nor passes ioctls on, so the guest would get I/O errors.
+ * - An empty (0-byte) drive holds nothing, and no image of its size can be made.
+ */
+export function reasonToSkip(disk: Pick<VmDisk, 'sizeBytes'>, deviceType: string): string | null {
+  if (deviceType === 'scsi-block' || deviceType === 'scsi-generic') {
+    return `a SCSI passthrough device (${deviceType}): its I/O bypasses QEMU's block layer, so no backup job can copy it consistently, and a filter over it would fail the guest's I/O; back it up on the host or inside the guest`;
+  }
+  if (disk.sizeBytes === 0) return 'empty (0 bytes): nothing to back up';
+  return null;
 }
