@@ -148,6 +148,18 @@ describe('Proxmox VE host', () => {
     }
   });
 
+  it('refuses a fleecing storage QEMU reaches through librbd (RBD without krbd) with a clear error, freeing what it allocated', async () => {
+    const before = await snapshotState(vm());
+    const r = await runShear(['backup', ...hostArgs(), '--vm', '100', '--target', `dir:${target}`, '--fleecing-storage', 'ceph', '--json'], { env: env() });
+    expect(r.code).toBe(1);
+    expect(r.lines.at(-1)).toMatchObject({ ok: false, error: expect.stringMatching(/pve:rbd:ceph: .*userspace client \(rbd:\).*RBD with krbd/) });
+    const calls = (pve.state().calls ?? []).filter((c) => c[1]?.startsWith('ceph'));
+    expect(calls.filter((c) => c[0] === 'alloc').length).toBeGreaterThan(0);
+    expect(pve.state().storages.ceph?.volumes ?? {}).toEqual({});
+    expect(pve.state().vms['100']?.lock).toBeUndefined();
+    await expectPristine(vm(), before);
+  });
+
   it('finds and cleans what a killed run left on Proxmox storages, including the backup lock', async () => {
     const before = await snapshotState(vm());
     let killed = false;

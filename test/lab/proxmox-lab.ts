@@ -53,6 +53,8 @@ export async function startProxmoxLab(o: { vms: PveVmSpec[] }): Promise<ProxmoxL
   const storages = {
     local: { type: 'dir', content: 'images,iso,backup', path: join(dir, 'local') },
     fast: { type: 'lvmthin', content: 'images', path: join(dir, 'fast'), vgname: 'pve', thinpool: 'data' },
+    // Ceph RBD without krbd (Proxmox's default): volumes are reached through librbd, not a host path.
+    ceph: { type: 'rbd', content: 'images', path: join(dir, 'ceph'), pool: 'rbd' },
   };
   for (const s of Object.values(storages)) mkdirSync(s.path, { recursive: true });
   const statePath = join(dir, 'pve-state.json');

@@ -101,6 +101,10 @@ export class ProxmoxStorage implements Storage {
     if (created !== volid) throw new StorageError(`${host.label}: pvesm alloc created ${created ?? 'nothing'}, expected ${volid}`);
     try {
       const path = (await this.run(host, 'pvesm path', ['pvesm', 'path', volid])).trim();
+      if (!path.startsWith('/')) {
+        // librbd (RBD without krbd) or libgfapi (GlusterFS): QEMU would need the storage's own client driver.
+        throw new StorageError(`${host.label}: ${this.spec}: Proxmox reaches this storage's volumes through a userspace client (${path.split(':')[0] ?? path}:), not a host path, so Shear cannot attach a fleecing image there; use a storage with host paths (dir, LVM-thin, ZFS, or RBD with krbd)`);
+      }
       if (format === 'qcow2' && kib * 1024 !== sizeBytes) {
         await this.run(host, 'qemu-img resize', ['qemu-img', 'resize', '-q', '-f', 'qcow2', '--shrink', path, String(sizeBytes)]);
       }
