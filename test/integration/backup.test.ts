@@ -46,6 +46,16 @@ beforeAll(async () => {
         ],
       },
       { name: 'idle', paused: true, disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 16 * MiB }] },
+      {
+        // One disk on each other bus a homelab VM uses, named and attached as QEMU and Proxmox do.
+        name: 'buses',
+        disks: [
+          { id: 'sata0', bus: 'sata', format: 'raw', sizeBytes: 24 * MiB + 512 },
+          { id: 'nvme0', bus: 'nvme', format: 'qcow2', sizeBytes: 24 * MiB },
+          { id: 'usb0', bus: 'usb', format: 'qcow2', sizeBytes: 24 * MiB },
+          { id: 'virtio0', bus: 'virtio-legacy', format: 'qcow2', sizeBytes: 24 * MiB },
+        ],
+      },
     ],
   });
   host = await labSession(lab);
@@ -58,6 +68,28 @@ afterAll(async () => {
 });
 
 describe('fleecing backup of a running VM', () => {
+  it('keeps the point in time on SATA/IDE (AHCI), NVMe, USB and legacy if=virtio disks with auto-named nodes', async () => {
+    const vm = lab.vm('buses');
+    const before = await snapshotState(vm);
+    await seedBeforeBackup(vm);
+    const fleeceDir = labFolder(lab, 'fleece-buses');
+    const { emit, firstProgress } = eventLog();
+    const running = runBackup({
+      host, vm: await findVm(host, 'buses'), targetDir: labFolder(lab, 'archive-buses'),
+      fleecing: { storage: parseStorageSpec(`dir:${fleeceDir}`), format: 'auto' },
+      bwlimit: 16 * MiB, emit, toolVersion: 'test', journalDir, pollIntervalMs: 100,
+    });
+    await firstProgress;
+    await writeDuringCopy(vm);
+    const result = await running;
+    expect(result.manifest.disks.map((d) => [d.device, d.fleecing, d.size])).toEqual([
+      ['nvme0', true, 24 * MiB], ['sata0', true, 24 * MiB + 512], ['usb0', true, 24 * MiB], ['virtio0', true, 24 * MiB],
+    ]);
+    await expectPointInTime(vm, result.archiveDir);
+    expect(fleeceFiles(fleeceDir)).toEqual([]);
+    await expectPristine(vm, before);
+  });
+
   it('takes a point-in-time backup of every disk, fleecing the data disks only', async () => {
     const vm = lab.vm('web');
     const before = await snapshotState(vm);

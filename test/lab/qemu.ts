@@ -146,8 +146,8 @@ export async function startVm(spec: VmSpec, options: StartVmOptions = {}): Promi
           sizeBytes,
           path,
           qdevPath: qdevPathFor(d),
-          blockBackend: d.bus === 'virtio' ? null : `drive-${d.id}`,
-          nodeName: d.bus === 'virtio' ? `${d.id}-fmt` : null,
+          blockBackend: d.bus === 'virtio' || d.bus === 'nvme' ? null : d.bus === 'virtio-legacy' ? 'virtio0' : `drive-${d.id}`,
+          nodeName: d.bus === 'virtio' || d.bus === 'nvme' ? `${d.id}-fmt` : null,
         };
       }),
     );

@@ -13,8 +13,15 @@ export interface DataDiskSpec {
   /**
    * virtio: `-blockdev` file + format nodes (`<id>-file`, `<id>-fmt`) under virtio-blk-pci.
    * scsi: Proxmox style `-drive if=none,id=drive-<id>` under scsi-hd on one virtio-scsi-pci.
+   * sata: `-drive if=none,id=drive-<id>` under ide-hd on a port of q35's built-in AHCI (`ide.N`),
+   *   as Proxmox attaches its ideN and sataN disks there.
+   * nvme: `-blockdev` nodes under an nvme controller (the drive is the controller's own namespace).
+   * usb: `-drive if=none,id=drive-<id>` under usb-storage on one qemu-xhci (QEMU makes the
+   *   scsi-hd inside it: `/machine/peripheral/<id>/<id>.0/legacy[0]`).
+   * virtio-legacy: old-style `-drive file=…,if=virtio`: QEMU names the BlockBackend `virtio0`,
+   *   its nodes `#blockNNN`, and the device is anonymous. At most one per VM.
    */
-  bus: 'virtio' | 'scsi';
+  bus: 'virtio' | 'scsi' | 'sata' | 'nvme' | 'usb' | 'virtio-legacy';
   /** Default qcow2. */
   format?: DiskFormat;
   sizeBytes: number;
@@ -68,7 +75,7 @@ export interface LabDisk {
 }
 
 // Ids the command line below uses itself; a disk with one of them would clash.
-const RESERVED_IDS = new Set(['scsihw0', 'qga0', 'qga-serial0', 'qga-port0', 'pflash0', 'pflash1']);
+const RESERVED_IDS = new Set(['scsihw0', 'qga0', 'qga-serial0', 'qga-port0', 'pflash0', 'pflash1', 'xhci']);
 const ID_RE = /^[A-Za-z][A-Za-z0-9_-]{0,30}$/;
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,30}$/;
 
@@ -92,6 +99,8 @@ export function validateVmSpec(spec: VmSpec): void {
     }
   }
   if (efivars > 1) throw new Error(`${where}: at most one efivars disk (pflash unit 1)`);
+  if (spec.disks.filter((d) => d.bus === 'virtio-legacy').length > 1) throw new Error(`${where}: at most one virtio-legacy disk (its device path is the first anonymous one)`);
+  if (spec.disks.filter((d) => d.bus === 'sata').length > 6) throw new Error(`${where}: q35's AHCI has 6 ports`);
 }
 
 /** The QOM path of a disk's device, as `query-block` reports it in `qdev` (normalized). */
@@ -101,7 +110,13 @@ export function qdevPathFor(disk: Pick<DiskSpec, 'id' | 'bus'>): string {
       // The PCI proxy has no drive; its child virtio-blk-device holds the BlockBackend.
       return `/machine/peripheral/${disk.id}/virtio-backend`;
     case 'scsi':
+    case 'sata':
+    case 'nvme':
       return `/machine/peripheral/${disk.id}`;
+    case 'usb':
+      return `/machine/peripheral/${disk.id}/${disk.id}.0/legacy[0]`;
+    case 'virtio-legacy':
+      return '/machine/peripheral-anon/device[0]/virtio-backend';
     case 'efivars':
       return '/machine/system.flash1';
   }
@@ -150,6 +165,8 @@ export function buildQemuArgs(spec: VmSpec, layout: QemuLayout): string[] {
 
   const scsiDisks = layout.disks.filter((d) => d.bus === 'scsi');
   if (scsiDisks.length > 0) args.push('-device', 'virtio-scsi-pci,id=scsihw0');
+  const sataDisks = layout.disks.filter((d) => d.bus === 'sata');
+  if (layout.disks.some((d) => d.bus === 'usb')) args.push('-device', 'qemu-xhci,id=xhci');
   for (const disk of layout.disks) {
     if (disk.bus === 'virtio') {
       args.push(
@@ -164,6 +181,24 @@ export function buildQemuArgs(spec: VmSpec, layout: QemuLayout): string[] {
         '-drive', `if=none,id=drive-${disk.id},file=${o(disk.path)},format=${disk.format},discard=on`,
         '-device', `scsi-hd,bus=scsihw0.0,channel=0,scsi-id=0,lun=${lun},drive=drive-${disk.id},id=${disk.id}`,
       );
+    } else if (disk.bus === 'sata') {
+      args.push(
+        '-drive', `if=none,id=drive-${disk.id},file=${o(disk.path)},format=${disk.format}`,
+        '-device', `ide-hd,bus=ide.${sataDisks.indexOf(disk)},drive=drive-${disk.id},id=${disk.id}`,
+      );
+    } else if (disk.bus === 'nvme') {
+      args.push(
+        '-blockdev', `driver=file,filename=${o(disk.path)},node-name=${disk.id}-file`,
+        '-blockdev', `driver=${disk.format},file=${disk.id}-file,node-name=${disk.id}-fmt`,
+        '-device', `nvme,drive=${disk.id}-fmt,serial=${disk.id},id=${disk.id}`,
+      );
+    } else if (disk.bus === 'usb') {
+      args.push(
+        '-drive', `if=none,id=drive-${disk.id},file=${o(disk.path)},format=${disk.format}`,
+        '-device', `usb-storage,bus=xhci.0,drive=drive-${disk.id},id=${disk.id}`,
+      );
+    } else if (disk.bus === 'virtio-legacy') {
+      args.push('-drive', `file=${o(disk.path)},if=virtio,format=${disk.format}`);
     }
   }
 

@@ -70,7 +70,9 @@ export async function expectPristine(vm: LabVm, original: { nodes: string[]; run
   expect(jobs).toEqual([]);
   expect(status.status).toBe(original.runState);
   for (const disk of vm.disks) {
-    const block = blocks.find((b) => (disk.blockBackend ? b.device === disk.blockBackend : b.qdev === disk.qdevPath));
+    // query-block names a device by its id when it has one, else by its QOM path.
+    const qdevOf = (q: string | undefined) => (q && !q.startsWith('/') ? `/machine/peripheral/${q}` : q);
+    const block = blocks.find((b) => (disk.blockBackend ? b.device === disk.blockBackend : qdevOf(b.qdev) === disk.qdevPath));
     expect(block?.inserted?.['node-name'], `${disk.id} node`).toBeTruthy();
     expect(block?.inserted?.['node-name']?.startsWith('shear-')).toBe(false);
   }
