@@ -54,6 +54,7 @@ beforeAll(async () => {
           { id: 'nvme0', bus: 'nvme', format: 'qcow2', sizeBytes: 24 * MiB },
           { id: 'usb0', bus: 'usb', format: 'qcow2', sizeBytes: 24 * MiB },
           { id: 'virtio0', bus: 'virtio-legacy', format: 'qcow2', sizeBytes: 24 * MiB },
+          { id: 'vd1', bus: 'virtio', format: 'qcow2', sizeBytes: 24 * MiB, iothread: true },
         ],
       },
     ],
@@ -68,7 +69,7 @@ afterAll(async () => {
 });
 
 describe('fleecing backup of a running VM', () => {
-  it('keeps the point in time on SATA/IDE (AHCI), NVMe, USB and legacy if=virtio disks with auto-named nodes', async () => {
+  it('keeps the point in time on SATA/IDE (AHCI), NVMe, USB, legacy if=virtio (auto-named nodes) and iothread virtio disks', async () => {
     const vm = lab.vm('buses');
     const before = await snapshotState(vm);
     await seedBeforeBackup(vm);
@@ -83,7 +84,7 @@ describe('fleecing backup of a running VM', () => {
     await writeDuringCopy(vm);
     const result = await running;
     expect(result.manifest.disks.map((d) => [d.device, d.fleecing, d.size])).toEqual([
-      ['nvme0', true, 24 * MiB], ['sata0', true, 24 * MiB + 512], ['usb0', true, 24 * MiB], ['virtio0', true, 24 * MiB],
+      ['nvme0', true, 24 * MiB], ['sata0', true, 24 * MiB + 512], ['usb0', true, 24 * MiB], ['vd1', true, 24 * MiB], ['virtio0', true, 24 * MiB],
     ]);
     await expectPointInTime(vm, result.archiveDir);
     expect(fleeceFiles(fleeceDir)).toEqual([]);

@@ -25,6 +25,11 @@ export interface DataDiskSpec {
   /** Default qcow2. */
   format?: DiskFormat;
   sizeBytes: number;
+  /**
+   * virtio only: the device runs in its own I/O thread (`-object iothread`), as Proxmox VE
+   * sets up disks with `iothread=1` (the default for new disks since 8.x).
+   */
+  iothread?: boolean;
 }
 
 /**
@@ -172,7 +177,8 @@ export function buildQemuArgs(spec: VmSpec, layout: QemuLayout): string[] {
       args.push(
         '-blockdev', `driver=file,filename=${o(disk.path)},node-name=${disk.id}-file`,
         '-blockdev', `driver=${disk.format},file=${disk.id}-file,node-name=${disk.id}-fmt`,
-        '-device', `virtio-blk-pci,drive=${disk.id}-fmt,id=${disk.id}`,
+        ...(spec.disks.find((d) => d.id === disk.id && d.bus === 'virtio' && d.iothread) ? ['-object', `iothread,id=iothread-${disk.id}`] : []),
+        '-device', `virtio-blk-pci,drive=${disk.id}-fmt,id=${disk.id}${spec.disks.find((d) => d.id === disk.id && d.bus === 'virtio' && d.iothread) ? `,iothread=iothread-${disk.id}` : ''}`,
       );
     } else if (disk.bus === 'scsi') {
       // Proxmox puts every disk of one controller on scsi-id 0 and counts up the LUN.
