@@ -55,6 +55,8 @@ beforeAll(async () => {
           { id: 'usb0', bus: 'usb', format: 'qcow2', sizeBytes: 24 * MiB },
           { id: 'virtio0', bus: 'virtio-legacy', format: 'qcow2', sizeBytes: 24 * MiB },
           { id: 'vd1', bus: 'virtio', format: 'qcow2', sizeBytes: 24 * MiB, iothread: true },
+          // I/O limits: a throttle node on top, as Proxmox VE 9 puts over every drive.
+          { id: 'vd2', bus: 'virtio', format: 'raw', sizeBytes: 24 * MiB, throttleBytesPerSecond: 256 * MiB },
         ],
       },
     ],
@@ -69,7 +71,7 @@ afterAll(async () => {
 });
 
 describe('fleecing backup of a running VM', () => {
-  it('keeps the point in time on SATA/IDE (AHCI), NVMe, USB, legacy if=virtio (auto-named nodes) and iothread virtio disks', async () => {
+  it('keeps the point in time on SATA/IDE (AHCI), NVMe, USB, legacy if=virtio (auto-named nodes), iothread and throttled virtio disks', async () => {
     const vm = lab.vm('buses');
     const before = await snapshotState(vm);
     await seedBeforeBackup(vm);
@@ -84,7 +86,7 @@ describe('fleecing backup of a running VM', () => {
     await writeDuringCopy(vm);
     const result = await running;
     expect(result.manifest.disks.map((d) => [d.device, d.fleecing, d.size])).toEqual([
-      ['nvme0', true, 24 * MiB], ['sata0', true, 24 * MiB + 512], ['usb0', true, 24 * MiB], ['vd1', true, 24 * MiB], ['virtio0', true, 24 * MiB],
+      ['nvme0', true, 24 * MiB], ['sata0', true, 24 * MiB + 512], ['usb0', true, 24 * MiB], ['vd1', true, 24 * MiB], ['vd2', true, 24 * MiB], ['virtio0', true, 24 * MiB],
     ]);
     await expectPointInTime(vm, result.archiveDir);
     expect(fleeceFiles(fleeceDir)).toEqual([]);

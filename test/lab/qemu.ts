@@ -147,7 +147,7 @@ export async function startVm(spec: VmSpec, options: StartVmOptions = {}): Promi
           path,
           qdevPath: qdevPathFor(d),
           blockBackend: d.bus === 'virtio' || d.bus === 'nvme' ? null : d.bus === 'virtio-legacy' ? 'virtio0' : `drive-${d.id}`,
-          nodeName: d.bus === 'virtio' || d.bus === 'nvme' ? `${d.id}-fmt` : null,
+          nodeName: d.bus === 'virtio' && d.throttleBytesPerSecond ? `${d.id}-throttle` : d.bus === 'virtio' || d.bus === 'nvme' ? `${d.id}-fmt` : null,
         };
       }),
     );

@@ -30,6 +30,12 @@ export interface DataDiskSpec {
    * sets up disks with `iothread=1` (the default for new disks since 8.x).
    */
   iothread?: boolean;
+  /**
+   * virtio only: a `throttle` filter node (`<id>-throttle`, group `tg-<id>`) on top of the format
+   * node, the device on it, limited to this many bytes per second: the `-blockdev` layout with
+   * I/O limits (Proxmox VE 9 puts one over every drive).
+   */
+  throttleBytesPerSecond?: number;
 }
 
 /**
@@ -177,9 +183,18 @@ export function buildQemuArgs(spec: VmSpec, layout: QemuLayout): string[] {
       args.push(
         '-blockdev', `driver=file,filename=${o(disk.path)},node-name=${disk.id}-file`,
         '-blockdev', `driver=${disk.format},file=${disk.id}-file,node-name=${disk.id}-fmt`,
-        ...(spec.disks.find((d) => d.id === disk.id && d.bus === 'virtio' && d.iothread) ? ['-object', `iothread,id=iothread-${disk.id}`] : []),
-        '-device', `virtio-blk-pci,drive=${disk.id}-fmt,id=${disk.id}${spec.disks.find((d) => d.id === disk.id && d.bus === 'virtio' && d.iothread) ? `,iothread=iothread-${disk.id}` : ''}`,
       );
+      const own = spec.disks.find((d): d is DataDiskSpec => d.id === disk.id && d.bus === 'virtio');
+      let top = `${disk.id}-fmt`;
+      if (own?.throttleBytesPerSecond) {
+        top = `${disk.id}-throttle`;
+        args.push(
+          '-object', `throttle-group,id=tg-${disk.id},x-bps-total=${own.throttleBytesPerSecond}`,
+          '-blockdev', `driver=throttle,throttle-group=tg-${disk.id},file=${disk.id}-fmt,node-name=${top}`,
+        );
+      }
+      if (own?.iothread) args.push('-object', `iothread,id=iothread-${disk.id}`);
+      args.push('-device', `virtio-blk-pci,drive=${top},id=${disk.id}${own?.iothread ? `,iothread=iothread-${disk.id}` : ''}`);
     } else if (disk.bus === 'scsi') {
       // Proxmox puts every disk of one controller on scsi-id 0 and counts up the LUN.
       const lun = scsiDisks.indexOf(disk);
