@@ -36,6 +36,8 @@ import { sshTargetFor } from './ssh/target.js';
 import { listSshConfigHosts } from './ssh/ssh-config.js';
 import type { Storage } from './storage/storage.js';
 import { detailsWithoutQemu, hostDriver, resolveStorages, type HostDriver } from './hosts/host-driver.js';
+import { proxmoxConfig } from './hosts/proxmox.js';
+import { configVolumes, driveSizeBytes } from './hosts/proxmox-volumes.js';
 
 export interface ShearServiceOptions {
   /** The app's data folder: hosts.json, known_hosts, history.json. */
@@ -99,21 +101,26 @@ export class ShearService {
     'settings:set': (patch) => this.settings.update(patch),
     'hosts:list': () => this.hosts.list(),
     'hosts:save': async ({ id, host }) => {
+      if (id) this.refuseWhileRunning(id, 'change');
       const saved = await this.hosts.save(id, host);
       await this.dropSession(saved.id);
       return saved;
     },
     'hosts:remove': async ({ id }) => {
+      this.refuseWhileRunning(id, 'remove');
       await this.dropSession(id);
       await this.hosts.remove(id);
     },
     // Read on the engine's side: the renderer never touches the file system.
     'hosts:sshConfig': async () => listSshConfigHosts(this.o.sshConfigHome ? { home: this.o.sshConfigHome } : {}),
     'hosts:test': async ({ id }) => {
-      await this.dropSession(id);
-      const session = await this.session(id);
-      this.drivers.delete(id);
-      return { label: session.label, vmCount: (await (await this.driver(id)).listVms()).length };
+      // A connection of its own: the host's session may be carrying a backup right now.
+      const session = await this.openSession(id);
+      try {
+        return { label: session.label, vmCount: (await (await hostDriver(session)).listVms()).length };
+      } finally {
+        session.close();
+      }
     },
     'hostkey:answer': async ({ promptId, trust }) => {
       const answer = this.prompts.get(promptId);
@@ -203,6 +210,14 @@ export class ShearService {
   }
 
 
+  /** A host's session carries its runs: changing or removing the host would cut them off mid-teardown. */
+  private refuseWhileRunning(hostId: string, what: 'change' | 'remove'): void {
+    const running = this.runs.list().filter((r) => r.hostId === hostId && r.state === 'running');
+    if (running.length > 0) {
+      throw new Error(`cannot ${what} this host while ${running.length === 1 ? 'a run is' : `${running.length} runs are`} in progress on it (${running.map((r) => `${r.kind} of ${r.vmIds.join(', ')}`).join('; ')}); wait for it or cancel it first`);
+    }
+  }
+
   private async dropSession(id: string): Promise<void> {
     this.drivers.delete(id);
     const s = this.sessions.get(id);
@@ -274,6 +289,14 @@ export class ShearService {
     for (const vmId of request.vmIds) {
       const summary = vms.find((v) => v.id === vmId);
       if (!summary) throw new Error(`no VM ${vmId} on this host`);
+      if (summary.qmpSockets.length === 0) {
+        // A stopped Proxmox VM or template: backup:start copies its volumes straight (offline backup).
+        if (!summary.proxmox) throw new Error(`VM ${vmId} has no QMP monitor (not running?)`);
+        const config = await proxmoxConfig(session, summary.proxmox.vmid);
+        const why = `VM is ${summary.proxmox.template ? 'a template' : 'stopped'}: copied from its volume, no fleecing needed`;
+        for (const v of configVolumes(config)) preview.direct.push({ vmId, device: v.key, sizeBytes: driveSizeBytes(config[v.key]), reason: why });
+        continue;
+      }
       const vm = await inspectVm(session, summary);
       for (const skip of vm.skipped ?? []) preview.warnings.push(`${vmId}: ${skip.device} is not backed up: ${skip.reason}`);
       const plan = planBackup({
@@ -346,7 +369,8 @@ export class ShearService {
             break;
           }
           state = 'failed';
-          error = `${vm.id}: ${(err as Error).message}`;
+          // Every VM's failure, not only the last one's.
+          error = [error, `${vm.id}: ${(err as Error).message}`].filter(Boolean).join('; ');
         }
       }
       // What happened, not what was asked last: a cancel that came after the last VM finished changes nothing.
@@ -383,7 +407,16 @@ export class ShearService {
     return { runId: id };
   }
 
-  private async record(snap: RunSnapshot): Promise<void> {
+  /** History updates one after another: two runs ending together must both be recorded. */
+  private historyWrites: Promise<void> = Promise.resolve();
+
+  private record(snap: RunSnapshot): Promise<void> {
+    const next = this.historyWrites.then(() => this.appendHistory(snap));
+    this.historyWrites = next.catch(() => undefined);
+    return next;
+  }
+
+  private async appendHistory(snap: RunSnapshot): Promise<void> {
     const history = await readJsonFile<HistoryEntry[]>(this.historyPath, []);
     history.unshift({
       runId: snap.id, kind: snap.kind, hostId: snap.hostId, hostLabel: snap.hostLabel, vmIds: snap.vmIds, state: snap.state,

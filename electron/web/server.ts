@@ -49,8 +49,15 @@ export async function startWebServer(o: { service: ShearService; rendererDir: st
         res.writeHead(405).end();
         return;
       }
-      const url = new URL(req.url ?? '/', origin);
-      const rel = decodeURIComponent(url.pathname) === '/' ? 'index.html' : decodeURIComponent(url.pathname).slice(1);
+      let pathname: string;
+      try {
+        pathname = decodeURIComponent(new URL(req.url ?? '/', origin).pathname);
+      } catch {
+        // A malformed escape (`/%E0%A4%A`): a bad request, never a crash of the server that owns the runs.
+        res.writeHead(400).end('bad request');
+        return;
+      }
+      const rel = pathname === '/' ? 'index.html' : pathname.slice(1);
       const file = normalize(join(root, rel));
       if (!file.startsWith(root + sep)) {
         res.writeHead(403).end();
@@ -69,7 +76,13 @@ export async function startWebServer(o: { service: ShearService; rendererDir: st
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 4 * 1024 * 1024 });
   server.on('upgrade', (req: IncomingMessage, socket, head) => {
-    const url = new URL(req.url ?? '/', origin);
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', origin);
+    } catch {
+      socket.destroy();
+      return;
+    }
     if (url.pathname !== '/api' || !tokenMatches(url.searchParams.get('token'), token) || req.headers.origin !== origin) {
       socket.write('HTTP/1.1 403 Forbidden\r\n\r\n');
       socket.destroy();

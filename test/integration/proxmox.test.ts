@@ -2,6 +2,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { validateRequest, type HostKeyPrompt, type RunSnapshot } from '../../shared/contract.js';
+import { MemorySecretStore } from '../../electron/engine/app/host-store.js';
+import { ShearService } from '../../electron/engine/api.js';
 import { imagePatternMatches, listBlockNodes } from '../lab/image.js';
 import { startProxmoxLab, tpmPattern, type ProxmoxLab } from '../lab/proxmox-lab.js';
 import { expectPristine, labFolder, MiB, snapshotState } from '../support/backup-harness.js';
@@ -225,6 +228,45 @@ describe('Proxmox VE host', () => {
   });
 });
 
+describe('the app on a Proxmox VE host', () => {
+  it('plans and runs the backup of a stopped VM and a template from the wizard: their volumes, copied directly', async () => {
+    const dataDir = labFolder(pve.lab, 'app-data');
+    const service = new ShearService({ dataDir, secrets: new MemorySecretStore(), version: 'test', journalDir });
+    const updates: RunSnapshot[] = [];
+    service.subscribe((event, payload) => {
+      if (event === 'hostkey:prompt') void service.handle('hostkey:answer', { promptId: (payload as HostKeyPrompt).promptId, trust: true });
+      if (event === 'runs:update') updates.push(...(payload as RunSnapshot[]));
+    });
+    const call = <C extends Parameters<ShearService['handle']>[0]>(name: C, request: unknown) => service.handle(name, validateRequest(name, request));
+    try {
+      const sshd = pve.lab.sshd;
+      const { id: hostId } = await call('hosts:save', { host: { name: 'pve', address: sshd.host, port: sshd.port, user: 'root', auth: { kind: 'key', privateKeyPath: sshd.clientKeyPath } } });
+      const request = { hostId, vmIds: ['101', '102'], fleecing: { storage: 'local', format: 'auto' }, target: `dir:${target}` };
+      const plan = await call('backup:plan', request);
+      expect(plan.images).toEqual([]);
+      // Sizes as the configs record them (whole KiB).
+      expect(plan.direct.map((d) => [d.vmId, d.device, d.sizeBytes])).toEqual([
+        ['101', 'efidisk0', 540672], ['101', 'scsi0', 16 * MiB], ['101', 'virtio1', 8 * MiB + 1024], ['102', 'scsi0', 16 * MiB],
+      ]);
+      expect(plan.direct.map((d) => d.reason)).toEqual([
+        ...Array<string>(3).fill('VM is stopped: copied from its volume, no fleecing needed'), 'VM is a template: copied from its volume, no fleecing needed',
+      ]);
+      const { runId } = await call('backup:start', request);
+      let end: RunSnapshot | undefined;
+      for (let i = 0; i < 600 && !end; i++) {
+        end = updates.find((r) => r.id === runId && r.state !== 'running');
+        if (!end) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(end?.error ?? null).toBeNull();
+      expect(end?.state).toBe('succeeded');
+      expect(end?.archives).toHaveLength(2);
+      expect(pve.state().vms['101']?.lock).toBeUndefined();
+    } finally {
+      await service.close();
+    }
+  });
+});
+
 let stoppedArchive = '';
 
 describe('Proxmox VMs without QEMU', () => {
@@ -280,6 +322,8 @@ describe('Proxmox VMs without QEMU', () => {
     expect(r.lines.filter((l) => l.type === 'attach-command').map((l) => l.command)).toEqual(
       restored.map((x) => `qm set 101 --${x.device} fast:${x.name}`),
     );
+    // One JSON object per line, and the result last, after the images and the commands.
+    expect(r.lines.at(-1)).toMatchObject({ type: 'result', ok: true, archive: expect.stringMatching(/vm-101-restore-\d{8}T\d{6}Z\.json$/) });
   });
 
   it('restores into the stopped VM\'s disks under the create lock, activating the inactive LV, only with --yes', async () => {

@@ -112,6 +112,16 @@ describe('ShearService', () => {
       }
     });
     expect(entries).toMatchObject({ runId, state: 'succeeded', archives: [expect.stringMatching(/\/two\/\d{8}T\d{6}Z$/)] });
+
+    // Two runs ending at the same moment are both recorded.
+    const archive = (entries as unknown as { archives: string[] }).archives[0] as string;
+    const [a, b] = await Promise.all([call('archives:verify', { hostId, archive }), call('archives:verify', { hostId, archive })]);
+    const ids = [a.runId, b.runId];
+    const history = await waitFor(() => {
+      const h = JSON.parse(readFileSync(join(dataDir, 'history.json'), 'utf8')) as Array<{ runId: string; state: string }>;
+      return ids.every((id) => h.some((x) => x.runId === id)) ? h : undefined;
+    });
+    expect(history.filter((x) => ids.includes(x.runId)).map((x) => x.state)).toEqual(['succeeded', 'succeeded']);
   });
 });
 
@@ -171,6 +181,9 @@ describe('browser mode transport', () => {
     expect(page.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
     expect((await fetch(`${origin()}/assets/app.js`)).headers.get('content-type')).toMatch(/javascript/);
     expect((await fetch(`${origin()}/..%2fsecret.txt`)).status).toBe(403);
+    // A malformed escape is a bad request, and the server (which owns the runs) lives on.
+    expect((await fetch(`${origin()}/%E0%A4%A`)).status).toBe(400);
+    expect((await fetch(`${origin()}/`)).status).toBe(200);
     expect((await fetch(`${origin()}/`, { method: 'POST' })).status).toBe(405);
     expect(web.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?token=[\w-]{20,}$/);
   });
@@ -194,6 +207,32 @@ describe('browser mode transport', () => {
     } finally {
       ws.close();
     }
+  });
+});
+
+describe('host changes while a backup runs', () => {
+  it('tests the connection on a separate session, and refuses to change or remove the host until the run ends', async () => {
+    const host = (await call('hosts:list', undefined))[0];
+    const hostId = host?.id ?? '';
+    const fleece = labFolder(lab, 'fleece-busy');
+    const { runId } = await call('backup:start', { hostId, vmIds: ['two'], fleecing: { storage: `dir:${fleece}`, format: 'auto' }, target: `dir:${labFolder(lab, 'target')}`, bwlimitMiB: 1 });
+    const updates = () => events.filter((e) => e.event === 'runs:update').flatMap((e) => e.payload as RunSnapshot[]).filter((r) => r.id === runId);
+    await waitFor(() => updates().find((r) => r.disks.some((d) => d.done > 0)));
+    expect(await call('hosts:test', { id: hostId })).toMatchObject({ vmCount: 1 });
+    try {
+      const input = { name: 'renamed', address: lab.sshd.host, port: lab.sshd.port, user: 'root', auth: { kind: 'key', privateKeyPath: lab.sshd.clientKeyPath } };
+      await expect(call('hosts:save', { id: hostId, host: input })).rejects.toThrow(/cannot change this host while a run is in progress on it \(backup of two\)/);
+      await expect(call('hosts:remove', { id: hostId })).rejects.toThrow(/cannot remove this host while a run is in progress/);
+      expect((await call('hosts:list', undefined)).map((h) => h.name)).toEqual([host?.name]);
+      // The run's own session was never touched: it is still copying, and a cancel tears down cleanly.
+      expect(updates().at(-1)?.state).toBe('running');
+    } finally {
+      await call('runs:cancel', { runId });
+    }
+    const end = await waitFor(() => updates().find((r) => r.state !== 'running'));
+    expect(end.state).toBe('cancelled');
+    expect(end.warnings.filter((w) => /session closed|failed/.test(JSON.stringify(w)))).toEqual([]);
+    expect(await call('leftovers:scan', { hostId, storages: [`dir:${fleece}`] })).toEqual([]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { configVolumes, openVolume, VolumeNotLocalError } from '../../electron/engine/hosts/proxmox-volumes.js';
+import { configVolumes, driveSizeBytes, openVolume, VolumeNotLocalError } from '../../electron/engine/hosts/proxmox-volumes.js';
 import { ProxmoxStorage } from '../../electron/engine/storage/proxmox.js';
 import { scriptedHost } from '../support/scripted-host.js';
 
@@ -142,5 +142,16 @@ describe('openVolume', () => {
       argv[0] === 'pvesm' ? { stdout: '/dev/vg0/vm-100-disk-0\n' } : argv[0] === 'pvesh' ? { stdout: '{"storage":"lvm","type":"lvm","vgname":"vg0","content":"images"}' }
         : argv[0] === 'lvchange' ? { code: 5, stderr: '  Failed to find logical volume "vg0/vm-100-disk-0"\n' } : { stdout: 'missing\n' });
     await expect(openVolume(host, 'lvm:vm-100-disk-0')).rejects.toThrow(/inactive and activating vg0\/vm-100-disk-0 failed: Failed to find logical volume/);
+  });
+});
+
+describe('driveSizeBytes', () => {
+  it('reads the size qemu-server records on a drive line, in K, M, G or T, and 0 without one', () => {
+    expect(driveSizeBytes('local:100/vm-100-disk-0.qcow2,size=32G')).toBe(32 * 1024 ** 3);
+    expect(driveSizeBytes('local-lvm:vm-100-disk-1,discard=on,size=528K,efitype=4m')).toBe(528 * 1024);
+    expect(driveSizeBytes('local:100/vm-100-disk-2.raw,size=4M,version=v2.0')).toBe(4 * 1024 ** 2);
+    expect(driveSizeBytes('ceph:vm-100-disk-3,size=1.5T')).toBe(1.5 * 1024 ** 4);
+    expect(driveSizeBytes('local:iso/debian.iso,media=cdrom')).toBe(0);
+    expect(driveSizeBytes(undefined)).toBe(0);
   });
 });

@@ -31,6 +31,17 @@ export function configVolumes(config: Record<string, string | number>): ConfigVo
   return out.sort((a, b) => a.key.localeCompare(b.key, 'en', { numeric: true }));
 }
 
+/**
+ * The size a config's drive line records (`local:100/vm-100-disk-0.qcow2,size=32G`): qemu-server
+ * writes it in whole K, M, G or T (PVE::JSONSchema format 'disk-size'). 0 when absent. Pure.
+ */
+export function driveSizeBytes(value: string | number | undefined): number {
+  const m = /(?:^|,)size=(\d+(?:\.\d+)?)([KMGT]?)(?:,|$)/.exec(String(value ?? ''));
+  if (!m) return 0;
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }[m[2] as '' | 'K' | 'M' | 'G' | 'T'];
+  return Math.round(Number(m[1]) * unit);
+}
+
 /** The format Proxmox names the volume with, never a probe: a raw volume could look like anything. */
 export function volumeFormat(volid: string): 'qcow2' | 'vmdk' | 'raw' {
   return /\.qcow2$/.test(volid) ? 'qcow2' : /\.vmdk$/.test(volid) ? 'vmdk' : 'raw';
