@@ -40,10 +40,13 @@ export interface Host {
   hasSecret: boolean;
 }
 
+/** What names a storage: `dir:/path`, `lvmthin:VG/POOL`, `zfs:POOL/DATASET`, `pve:…` or a Proxmox storage id. */
+export const STORAGE_SPEC_RE = /^(dir:\/|lvmthin:|zfs:|pve:|[A-Za-z][A-Za-z0-9\-_.]*$)/;
+export const STORAGE_SPEC_HELP = 'dir:/path, lvmthin:VG/POOL, zfs:POOL/DATASET or a Proxmox storage id';
 const storageSpecSchema = z
   .string()
   .trim()
-  .regex(/^(dir:\/|lvmthin:|zfs:|pve:|[A-Za-z][A-Za-z0-9\-_.]*$)/, 'storage must be dir:/path, lvmthin:VG/POOL, zfs:POOL/DATASET or a Proxmox storage id')
+  .regex(STORAGE_SPEC_RE, `storage must be ${STORAGE_SPEC_HELP}`)
   .max(4096);
 const fleecingSchema = z
   .object({ storage: storageSpecSchema, format: z.enum(['auto', 'qcow2', 'raw']) })

@@ -60,8 +60,9 @@ export function HistoryScreen() {
                       {e.archives.map((a) => (
                         <li key={a}>
                           {a}
-                          {/* Only backups made archives; entries of older versions do not know their host. */}
-                          {e.hostId && (e.kind ?? 'backup') === 'backup' && e.state === 'succeeded' && (
+                          {/* Only backups made archives (a failed or cancelled run keeps those it finished);
+                              entries of older versions do not know their host. */}
+                          {e.hostId && (e.kind ?? 'backup') === 'backup' && (
                             <span className="row-actions">
                               <button type="button" onClick={() => void verifyArchive(e.hostId as string, a)} aria-label={`Verify ${a}`}>
                                 Verify

@@ -1,4 +1,5 @@
 import type { CleanupReport, Leftover, LeftoverClass } from '../../shared/model';
+import { STORAGE_SPEC_HELP, STORAGE_SPEC_RE } from '../../shared/contract';
 import type { SliceCreator } from './types';
 
 export interface LeftoversData {
@@ -35,13 +36,11 @@ export function initialLeftovers(): LeftoversData {
 
 // ---------- pure ----------
 
-const STORAGE_SPEC = /^(dir:\/|lvmthin:|zfs:)/;
-
 /** Splits the storages input on commas and newlines; names the first bad spec. */
 export function parseStorageList(text: string): { storages: string[]; error: string | null } {
   const storages = [...new Set(text.split(/[,\n]/).map((s) => s.trim()).filter(Boolean))];
-  const bad = storages.find((s) => !STORAGE_SPEC.test(s));
-  return { storages, error: bad ? `"${bad}" is not a storage: use dir:/path, lvmthin:VG/POOL or zfs:POOL/DATASET.` : null };
+  const bad = storages.find((s) => !STORAGE_SPEC_RE.test(s));
+  return { storages, error: bad ? `"${bad}" is not a storage: use ${STORAGE_SPEC_HELP}.` : null };
 }
 
 export const LEFTOVER_CLASSES: ReadonlyArray<{ id: LeftoverClass; title: string; help: string }> = [

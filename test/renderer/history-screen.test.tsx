@@ -91,6 +91,15 @@ describe('verify and restore from the history', () => {
     expect(await screen.findByRole('heading', { name: 'Run' })).toBeTruthy();
   });
 
+  it('offers verify and restore for the archives a failed run did finish', async () => {
+    const failed: HistoryEntry = { ...entry, runId: 'f1', vmIds: ['web', 'db'], state: 'failed', error: 'db: target full' };
+    const fake = fakeApi({ 'history:list': () => [failed] });
+    renderApp(fake);
+    fireEvent.click(await screen.findByRole('button', { name: 'History' }));
+    expect(await screen.findByRole('button', { name: `Verify ${archive}` })).toBeTruthy();
+    expect(screen.getByRole('button', { name: `Restore ${archive}` })).toBeTruthy();
+  });
+
   it('offers no actions for entries that did not make archives or do not know their host', async () => {
     const fake = fakeApi({ 'history:list': () => [ENTRY, { ...entry, runId: 'x', kind: 'restore' }] });
     renderApp(fake);

@@ -9,6 +9,8 @@ describe('leftovers (pure)', () => {
   it('splits storages on commas and new lines and names a bad one', () => {
     expect(parseStorageList(' dir:/a, lvmthin:pve/data\nzfs:rpool/fleece\n\n dir:/a ')).toEqual({ storages: ['dir:/a', 'lvmthin:pve/data', 'zfs:rpool/fleece'], error: null });
     expect(parseStorageList('dir:/a, /b').error).toMatch(/"\/b" is not a storage/);
+    // Proxmox storages by id, as the wizard and the CLI take them.
+    expect(parseStorageList('local-lvm, pve:lvmthin:fast')).toEqual({ storages: ['local-lvm', 'pve:lvmthin:fast'], error: null });
     expect(parseStorageList('')).toEqual({ storages: [], error: null });
   });
 
