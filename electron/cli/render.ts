@@ -34,7 +34,10 @@ function percent(done: number, total: number): number {
   return total > 0 ? Math.floor((done / total) * 100) : 100;
 }
 
-export function createRenderer(o: { json: boolean; tty: boolean; out?: NodeJS.WritableStream }): Renderer {
+/** What the final OK line says, per command. */
+const DONE: Record<'backup' | 'restore', string> = { backup: 'backup complete and verified', restore: 'restore complete and verified; record' };
+
+export function createRenderer(o: { json: boolean; tty: boolean; out?: NodeJS.WritableStream; command?: 'backup' | 'restore' }): Renderer {
   const out = o.out ?? process.stdout;
   let result = false;
   const progress = new Map<string, { done: number; total: number }>();
@@ -94,7 +97,7 @@ export function createRenderer(o: { json: boolean; tty: boolean; out?: NodeJS.Wr
         case 'latency':
           break;
         case 'result':
-          line(e.ok ? `${time} OK    backup complete and verified: ${e.archive ?? ''}` : `${time} FAILED ${e.error ?? ''}`);
+          line(e.ok ? `${time} OK    ${DONE[o.command ?? 'backup']}: ${e.archive ?? ''}` : `${time} FAILED ${e.error ?? ''}`);
           break;
       }
     },

@@ -336,9 +336,16 @@ async function commandRestore(v: Values, render: Renderer, log: Logger): Promise
   const host = await connectHost(hostArgs(v), log);
   try {
     const driver = await hostDriver(host);
-    const common = { host, archiveDir: v.archive.replace(/\/+$/, ''), disks: v.disk ?? [], emit: render.event, signal: controller.signal };
+    // The final result line comes last (--json: "last `result`"), after the restored images are listed.
+    let success: RunEvent | null = null;
+    const emit = (e: RunEvent) => {
+      if (e.type === 'result' && e.ok) success = e;
+      else render.event(e);
+    };
+    const common = { host, archiveDir: v.archive.replace(/\/+$/, ''), disks: v.disk ?? [], emit, signal: controller.signal };
     if (v.vm) {
       await restoreIntoVm({ ...common, driver, vm: v.vm, yes: v.yes ?? false });
+      if (success) render.event(success);
       return 0;
     }
     const storage = (await resolveStorages(driver, [v.to as string]))[0] as Storage;
@@ -355,6 +362,7 @@ async function commandRestore(v: Values, render: Renderer, log: Logger): Promise
         else process.stdout.write(`to attach: ${line}\n`);
       }
     }
+    if (success) render.event(success);
     return 0;
   } catch (err) {
     if (!render.sawResult()) render.event({ type: 'result', ok: false, error: explain(err), time: Date.now() });
@@ -392,7 +400,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return command || values.help ? 0 : 2;
   }
-  const render = createRenderer({ json: values.json ?? false, tty: Boolean(process.stdout.isTTY) });
+  const render = createRenderer({ json: values.json ?? false, tty: Boolean(process.stdout.isTTY), ...(command === 'restore' ? { command: 'restore' as const } : {}) });
   const log: Logger = (level, message) => render.event({ type: 'log', level, message, time: Date.now() });
   try {
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);

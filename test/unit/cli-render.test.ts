@@ -60,4 +60,11 @@ describe('CLI output', () => {
     expect(text()).toContain('\r\x1b[2K02:30:00 warn  slow\n\r\x1b[2Kvd0 50%  scsi0 10%');
     expect(text().endsWith('\r\x1b[2K')).toBe(true);
   });
+
+  it('says what finished: a restore is not a backup', () => {
+    const out = new PassThrough();
+    const r = createRenderer({ json: false, tty: false, out, command: 'restore' });
+    r.event({ type: 'result', ok: true, archive: '/srv/restore/vm-web-restore-20261126T023000Z.json', time: t });
+    expect(String(out.read())).toBe('02:30:00 OK    restore complete and verified; record: /srv/restore/vm-web-restore-20261126T023000Z.json\n');
+  });
 });
