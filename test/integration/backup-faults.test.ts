@@ -323,6 +323,28 @@ describe('backup faults', () => {
     await expectPristine(vm, before);
   });
 
+  it('refuses a host without python3 (needed for the checksums) before anything is created', async () => {
+    const before = await snapshotState(vm);
+    // The host as one without python3: the command is not found there (exit 127), as on a minimal install.
+    const noPython = new Proxy(host, {
+      get(target, prop) {
+        if (prop === 'exec') return (argv: readonly string[], options?: ExecOptions) => target.exec(argv[0] === 'python3' ? ['shear-test-no-python3', ...argv.slice(1)] : argv, options);
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const { opts, fleeceDir, target } = options({});
+    const { emit, events } = eventLog();
+    const err = await runBackup({ ...opts, host: noPython, emit, vm: await findVm(host, 'db') }).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(BackupFailedError);
+    expect((err as Error).message).toMatch(/backups need python3 on the host .*apt install python3\)$/);
+    expect(events.filter((e) => e.type === 'step' && e.state === 'failed').map((e) => (e as { step: string }).step)).toEqual(['preflight']);
+    expect(fleeceFiles(fleeceDir)).toEqual([]);
+    expect(existsSync(join(target, 'db'))).toBe(false);
+    expect(journals()).toEqual([]);
+    await expectPristine(vm, before);
+  });
+
   it('refuses a VM waiting for an incoming migration, naming its run state, and changes nothing', async () => {
     const arriving = lab.vm('arriving');
     const before = await snapshotState(arriving);

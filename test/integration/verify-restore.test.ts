@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Manifest } from '../../shared/model.js';
 import { guestWrite } from '../lab/guest-io.js';
@@ -100,6 +100,19 @@ describe('shear verify', () => {
     expect(disks.scsi0).toMatchObject({ ok: true });
   });
 
+  it('fails the disk whose file was cut short, and still checks the others', async () => {
+    const dir = archiveCopy('cut');
+    const file = join(dir, 'vd0.qcow2');
+    // The last 4 KiB of data: qemu-img check still passes, only reading the content notices.
+    execFileSync('truncate', ['-s', String(statSync(file).size - 4096), file]);
+    const r = await runShear(['verify', ...hostArgs(), '--archive', dir, '--json'], { env });
+    expect(r.code).toBe(1);
+    const disks = Object.fromEntries(r.lines.filter((l) => l.type === 'disk').map((l) => [l.device, l]));
+    expect(disks.vd0).toMatchObject({ ok: false, problems: [expect.stringMatching(/^vd0\.qcow2: content cannot be checked: .*: cannot compute the checksum of .*vd0\.qcow2: unexpected end of .* at \d+$/)] });
+    expect(disks.scsi0).toMatchObject({ ok: true });
+    expect(r.lines.at(-1)).toMatchObject({ type: 'verify', ok: false });
+  });
+
   it('says which disk file is missing', async () => {
     const dir = archiveCopy('missing');
     const scsi = manifestOf(dir).disks.find((d) => d.device === 'scsi0')?.file as string;
@@ -127,6 +140,7 @@ describe('shear restore', () => {
     expect(r.code, r.stdout.slice(-3000)).toBe(0);
     const restored = r.lines.filter((l) => l.type === 'restored') as Array<{ device: string; path: string; format: 'qcow2'; size: number }>;
     expect(restored.map((x) => x.device).sort()).toEqual(['scsi0', 'vd0']);
+    expect(r.lines.at(-1)).toMatchObject({ type: 'result', ok: true });
     const manifest = manifestOf(archive);
     for (const x of restored) {
       expect(x.path).toMatch(new RegExp(`^${to}/vm-vr-restore-\\d{8}T\\d{6}Z-${x.device}\\.qcow2$`));
@@ -195,6 +209,26 @@ describe('shear restore', () => {
     const wrong = await runShear(['restore', ...hostArgs(), '--archive', archive, '--vm', 'vr-stop', '--disk', 'vd0', '--yes', '--json'], { env });
     expect(wrong.code).toBe(1);
     expect(wrong.lines.at(-1)).toMatchObject({ ok: false, error: expect.stringMatching(/is a backup of VM vr, not of vr-stop/) });
+    expect(referenceDigest(image, 'qcow2')).toBe(manifestOf(stopArchive).disks[0]?.checksum?.digest);
+
+    // A manifest whose recorded source no longer fits the file (converted since, or edited) writes nothing.
+    const lying = (name: string, source: { file: string; format: string }) => {
+      const dir = join(labFolder(lab, 'lying'), name);
+      cpSync(stopArchive, dir, { recursive: true });
+      const m = manifestOf(dir);
+      writeFileSync(join(dir, 'manifest.json'), JSON.stringify({ ...m, disks: m.disks.map((d) => ({ ...d, source })) }));
+      return dir;
+    };
+    const beforeLies = statSync(image);
+    for (const [name, source, error] of [
+      ['format', { file: image, format: 'raw' }, /vd0: .*vd0\.qcow2 is qcow2 now, the archive recorded it as raw; not overwritten/],
+      ['dots', { file: `${dirname(image)}/../vr-stop/vd0.qcow2`, format: 'qcow2' }, /records an unusable source/],
+    ] as const) {
+      const r2 = await runShear(['restore', ...hostArgs(), '--archive', lying(name, source), '--vm', 'vr-stop', '--disk', 'vd0', '--yes', '--json'], { env });
+      expect(r2.code, name).toBe(1);
+      expect(r2.lines.at(-1)).toMatchObject({ ok: false, error: expect.stringMatching(error) });
+    }
+    expect(statSync(image).mtimeMs).toBe(beforeLies.mtimeMs);
     expect(referenceDigest(image, 'qcow2')).toBe(manifestOf(stopArchive).disks[0]?.checksum?.digest);
   });
 });

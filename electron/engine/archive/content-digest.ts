@@ -35,6 +35,12 @@ const HASHER = String.raw`
 import hashlib, json, os, shutil, subprocess, sys, tempfile
 from concurrent.futures import ThreadPoolExecutor
 
+def one_line_error(kind, value, tb):
+    # A read error (a truncated image, EIO) in one line the caller can show, not a traceback.
+    sys.stderr.write("%s\n" % (value,))
+    sys.exit(5)
+sys.excepthook = one_line_error
+
 path, fmt, chunk = sys.argv[1], sys.argv[2], int(sys.argv[3])
 # Optional: hash only the first LIMIT bytes (a restored LV may be rounded up past the disk's size).
 limit = int(sys.argv[4]) if len(sys.argv) > 4 else None
@@ -76,31 +82,24 @@ try:
         size = limit
     fd = os.open(src, os.O_RDONLY)
     count = (size + chunk - 1) // chunk
-    pieces = [[] for _ in range(count)]
-    for e in extents:
-        start, end = e["start"], min(e["start"] + e["length"], size)
-        if start >= end:
-            continue
-        data = bool(e.get("data")) and not e.get("zero")
-        i = start // chunk
-        while start < end:
-            stop = min(end, (i + 1) * chunk)
-            if data:
-                pieces[i].append((stop - start, e["offset"] + (start - e["start"])))
-            else:
-                pieces[i].append((stop - start, None))
-            start, i = stop, i + 1
+    # Memory stays flat whatever the virtual size: chunks are planned as they come (the map is
+    # in order), runs of whole zero chunks are hashed in bulk, and the top hash is fed in order.
+    extents = sorted((e for e in extents if e["start"] < size), key=lambda e: e["start"])
     zeros = bytes(chunk)
     zero_digests = {}
 
-    def digest(i):
-        length = min(chunk, size - i * chunk)
-        if all(off is None for _, off in pieces[i]):
-            if length not in zero_digests:
-                zero_digests[length] = hashlib.sha256(zeros[:length]).digest()
-            return zero_digests[length], False
+    def zero_digest(length):
+        if length not in zero_digests:
+            zero_digests[length] = hashlib.sha256(zeros[:length]).digest()
+        return zero_digests[length]
+
+    def is_data(e):
+        return bool(e.get("data")) and not e.get("zero")
+
+    def digest(job):
+        pieces = job
         h = hashlib.sha256()
-        for n, off in pieces[i]:
+        for n, off in pieces:
             if off is None:
                 h.update(zeros[:n])
                 continue
@@ -111,12 +110,72 @@ try:
                 h.update(b)
                 n -= len(b)
                 off += len(b)
-        return h.digest(), True
+        return h.digest()
+
+    top = hashlib.sha256()
+    read = 0
+    window = []
+
+    def drain(limit):
+        while len(window) > limit:
+            item = window.pop(0)
+            top.update(item if isinstance(item, bytes) else item.result())
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(digest, range(count)))
-    top = hashlib.sha256(b"".join(d for d, _ in results)).hexdigest()
-    read = sum(1 for _, r in results if r)
+        ei = 0
+        i = 0
+        while i < count:
+            pos = i * chunk
+            while ei < len(extents) and extents[ei]["start"] + extents[ei]["length"] <= pos:
+                ei += 1
+            e = extents[ei] if ei < len(extents) else None
+            # A run of whole chunks with no data (a zero extent, a gap, or past the map's end).
+            if e is None or e["start"] > pos or not is_data(e):
+                run_end = size if e is None else (e["start"] if e["start"] > pos else e["start"] + e["length"])
+                whole = (min(run_end, size) - pos) // chunk
+                if e is not None and e["start"] <= pos and not is_data(e):
+                    # Neighbouring zero extents continue the run.
+                    j = ei + 1
+                    end = e["start"] + e["length"]
+                    while j < len(extents) and extents[j]["start"] == end and not is_data(extents[j]):
+                        end = extents[j]["start"] + extents[j]["length"]
+                        j += 1
+                    whole = (min(end, size) - pos) // chunk
+                if whole > 0:
+                    drain(0)
+                    left = whole
+                    zd = zero_digest(chunk)
+                    while left > 0:
+                        n = min(left, 65536)
+                        top.update(zd * n)
+                        left -= n
+                    i += whole
+                    continue
+            # One chunk made of pieces (data, zeros, or both).
+            cend = min(size, pos + chunk)
+            pieces = []
+            p = pos
+            k = ei
+            while p < cend:
+                while k < len(extents) and extents[k]["start"] + extents[k]["length"] <= p:
+                    k += 1
+                x = extents[k] if k < len(extents) else None
+                if x is None or x["start"] > p:
+                    stop = cend if x is None else min(cend, x["start"])
+                    pieces.append((stop - p, None))
+                else:
+                    stop = min(cend, x["start"] + x["length"])
+                    pieces.append((stop - p, x["offset"] + (p - x["start"]) if is_data(x) else None))
+                p = stop
+            if all(off is None for _, off in pieces):
+                window.append(zero_digest(cend - pos))
+            else:
+                window.append(pool.submit(digest, pieces))
+                read += 1
+            drain(64)
+            i += 1
+        drain(0)
+    top = top.hexdigest()
     print(json.dumps({"digest": top, "size": size, "dataChunks": read, "zeroChunks": count - read}))
 finally:
     if tmpdir:

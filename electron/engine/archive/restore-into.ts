@@ -1,3 +1,4 @@
+import { posix } from 'node:path';
 import type { Manifest } from '../../../shared/model.js';
 import { UndoStack } from '../backup/undo-stack.js';
 import type { HostDriver } from '../hosts/host-driver.js';
@@ -77,11 +78,22 @@ export async function restoreIntoVm(o: RestoreIntoOptions): Promise<{ manifest: 
     } else {
       for (const d of disks) {
         if (!d.source) throw new ArchiveError(`${o.archiveDir}: the archive does not record where disk ${d.device} lived; restore it as a new image instead`);
-        if (!d.source.file.startsWith('/') || /[\n\0]/.test(d.source.file) || !['qcow2', 'raw'].includes(d.source.format)) {
+        // An absolute, already normalized path (no `..`, `.` or `//` that could lead elsewhere than it says).
+        if (!d.source.file.startsWith('/') || posix.normalize(d.source.file) !== d.source.file || /[\n\0]/.test(d.source.file) || !['qcow2', 'raw'].includes(d.source.format)) {
           throw new ArchiveError(`${o.archiveDir}: disk ${d.device} records an unusable source (${JSON.stringify(d.source)})`);
         }
-        const r = await host.exec(['sh', '-c', INFO, 'shear-info', d.source.file, d.source.format]);
+        // Both at once (one channel): the image opened as recorded, and what its header says it is now.
+        const [r, probe] = await Promise.all([
+          host.exec(['sh', '-c', INFO, 'shear-info', d.source.file, d.source.format]),
+          host.exec(['qemu-img', 'info', '--output=json', '-U', '--', d.source.file]),
+        ]);
         if (r.code !== 0) throw new Error(`${d.device}: the VM's image ${d.source.file} cannot be opened: ${(r.stderr || r.stdout).trim()}`);
+        const now = probe.code === 0 ? (JSON.parse(probe.stdout) as { format?: string }).format : undefined;
+        if (now !== d.source.format) {
+          // Converted since the backup (or a raw disk whose guest wrote an image header): writing the
+          // recorded format over it would destroy it, and its checksum would still "verify".
+          throw new Error(`${d.device}: ${d.source.file} is ${now ?? 'unreadable'} now, the archive recorded it as ${d.source.format}; not overwritten (restore as a new image instead)`);
+        }
         destinations.push({ disk: d, path: d.source.file, format: d.source.format, sizeBytes: (JSON.parse(r.stdout) as { 'virtual-size': number })['virtual-size'] });
       }
     }

@@ -1,7 +1,7 @@
 import type { Manifest } from '../../../shared/model.js';
 import { HOST_PARALLELISM, mapLimit } from '../map-limit.js';
 import type { StorageHost } from '../storage/storage.js';
-import { checkContent } from './content-digest.js';
+import { checkContent, DigestError } from './content-digest.js';
 import { inspectImage } from './image-check.js';
 import { ArchiveError, readArchiveManifest } from './manifest.js';
 
@@ -38,8 +38,14 @@ export async function verifyDisk(host: StorageHost, archiveDir: string, d: Manif
   else if (image.sizeBytes !== d.size) verdict.problems.push(`${d.file} is ${image.sizeBytes} bytes, the manifest says ${d.size}`);
   else if (!d.checksum) verdict.notes.push('no checksum recorded (an archive from before Shear kept checksums): content not verified');
   else {
-    const content = await checkContent(host, path, d.format, d.checksum, undefined, signal);
-    if (!content.ok) verdict.problems.push(content.problem);
+    try {
+      const content = await checkContent(host, path, d.format, d.checksum, undefined, signal);
+      if (!content.ok) verdict.problems.push(content.problem);
+    } catch (err) {
+      // The content could not be read to the end (a truncated file, an I/O error): this disk fails, the others are still checked.
+      if (signal?.aborted || !(err instanceof DigestError)) throw err;
+      verdict.problems.push(`${d.file}: content cannot be checked: ${err.message}`);
+    }
   }
   verdict.ok = verdict.problems.length === 0;
   return verdict;

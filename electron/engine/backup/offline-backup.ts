@@ -2,6 +2,7 @@ import type { Manifest, RunEvent, VmSummary } from '../../../shared/model.js';
 import type { HostSession } from '../hosts/host-session.js';
 import { proxmoxConfig } from '../hosts/proxmox.js';
 import { configVolumes, openVolume } from '../hosts/proxmox-volumes.js';
+import { UncertainOutcomeError } from '../ssh/exec.js';
 import { checkArchivedImage, writeAndFinalizeArchive } from './archive.js';
 import { convertProgress } from './convert-progress.js';
 import { BackupCancelledError, BackupFailedError } from './errors.js';
@@ -51,7 +52,11 @@ export async function runOfflineBackup(o: OfflineBackupOptions): Promise<{ archi
   try {
     await journal.lock((m) => o.emit({ type: 'warning', message: m, time: now() }));
     await journal.write();
-    const release = await o.lock();
+    const release = await o.lock().catch((err: unknown) => {
+      // Taken or not, nobody can tell: released if it is a backup lock then (the unlock checks).
+      if (err instanceof UncertainOutcomeError) undo.push('release the backup lock', err.undo);
+      throw err;
+    });
     undo.push('release the backup lock', release);
     // Recorded only once it is ours: cleanup must never release somebody else's lock.
     await journal.step('locked', { proxmoxLock: { vmid } });

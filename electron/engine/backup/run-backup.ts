@@ -539,13 +539,18 @@ async function preflight(
 ): Promise<void> {
   const fleeced = plan.disks.filter((d) => d.fleece);
   const fleecingStorage = storage && fleeced.length > 0 ? storage : null;
-  // Both questions at once: each is an SSH command.
-  const [free, dfOut] = await Promise.all([
+  // All questions at once (one SSH channel).
+  const [free, dfOut, python] = await Promise.all([
     fleecingStorage ? fleecingStorage.freeBytes(host) : Promise.resolve(null),
     host.execChecked(['df', '-B1', '--output=avail', '--', targetDir]).catch((err: unknown) => {
       throw new Error(`target ${targetDir} is not usable on ${host.label}: ${(err as Error).message}`);
     }),
+    host.exec(['python3', '-c', 'import hashlib, concurrent.futures']),
   ]);
+  // The archive's checksums are taken on the host by python3: without it every copy would be thrown away at the end.
+  if (python.code !== 0) {
+    throw new Error(`${host.label}: backups need python3 on the host for their checksums (Debian/Proxmox: apt install python3)${python.code === 127 ? '' : `: ${python.stderr.trim()}`}`);
+  }
   if (fleecingStorage && free !== null) {
     const need = fleeced.reduce((sum, d) => sum + d.disk.sizeBytes, 0);
     if (free < need) {
