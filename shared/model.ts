@@ -50,6 +50,8 @@ export interface VmDetails extends VmSummary {
   disks: VmDisk[];
   /** Writable drives that are not backed up, each with why (a passthrough device, an empty disk). */
   skipped?: Array<{ device: string; reason: string }>;
+  /** Why the VM could not be inspected (its monitor busy or refused): listed, not selectable. */
+  inspectError?: string;
 }
 
 /** Events of a backup run, as the engine emits them and every face renders them. */

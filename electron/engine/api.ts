@@ -139,7 +139,9 @@ export class ShearService {
         try {
           out.push(await inspectVm(session, vm));
         } catch (err) {
+          // Listed with the reason: a VM that silently vanished from the list would look not to exist.
           this.log('warn', `${vm.name}: ${(err as Error).message}`);
+          out.push({ ...detailsWithoutQemu(vm), runState: 'unknown', inspectError: (err as Error).message });
         }
       }
       return out;

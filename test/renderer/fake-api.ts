@@ -59,7 +59,7 @@ export function apiError(message: string, kind?: string, name = 'SshError'): Api
 export const HOST: Host = { id: 'h1', name: 'pve1', address: '192.168.1.10', port: 22, user: 'root', authKind: 'agent', hasSecret: false };
 export const HOST2: Host = { id: 'h2', name: 'lab', address: 'lab.local', port: 2222, user: 'admin', authKind: 'key', privateKeyPath: '~/.ssh/id_ed25519', hasSecret: true };
 
-const MiB = 1024 * 1024;
+export const MiB = 1024 * 1024;
 
 export function vm(id: string, disks: Array<{ device: string; sizeBytes: number; role?: 'disk' | 'efivars' }>): VmDetails {
   return {

@@ -1,6 +1,7 @@
 import { fireEvent, screen, waitFor, within } from '@testing-library/react';
 import { describe, expect, it } from 'vitest';
-import { DIR_STORAGE, HOST, HOST2, LVMTHIN_STORAGE, PLAN, VMS, fakeApi, run, type Handlers } from './fake-api';
+import type { VmDetails } from '../../shared/model';
+import { DIR_STORAGE, HOST, HOST2, LVMTHIN_STORAGE, MiB, PLAN, VMS, fakeApi, run, vm, type Handlers } from './fake-api';
 import { renderApp } from './render-app';
 
 const api = (over: Handlers = {}) =>
@@ -43,6 +44,22 @@ describe('backup wizard', () => {
     next();
     expect(screen.getByRole('alert').textContent).toBe('Select at least one VM.');
     expect(currentStep()).toContain('VMs');
+  });
+
+  it('lists a VM it could not inspect with the reason, not selectable, and says which drives are left out', async () => {
+    const busy: VmDetails = { ...vm('busy', []), runState: 'unknown', inspectError: 'the QMP monitor of VM busy is busy: another client holds it' };
+    const passthrough: VmDetails = { ...vm('pt', [{ device: 'scsi0', sizeBytes: 32 * MiB }]), skipped: [{ device: 'scsi1', reason: 'a SCSI passthrough device (scsi-block)' }] };
+    renderApp(api({ 'vms:list': () => [...VMS, busy, passthrough] }));
+    fireEvent.click(await screen.findByRole('button', { name: 'Backup' }));
+    await screen.findByRole('option', { name: 'pve1' });
+    fireEvent.change(screen.getByLabelText('Host'), { target: { value: 'h1' } });
+    next();
+    const table = await screen.findByRole('table', { name: 'Virtual machines' });
+    const busyBox = within(table).getByRole('checkbox', { name: 'busy' });
+    expect(busyBox).toHaveProperty('disabled', true);
+    expect(busyBox.closest('tr')?.textContent).toContain('cannot be inspected: the QMP monitor of VM busy is busy');
+    const ptRow = within(table).getByRole('checkbox', { name: 'pt' }).closest('tr');
+    expect(ptRow?.textContent).toContain('scsi1 not backed up: a SCSI passthrough device (scsi-block)');
   });
 
   it('blocks Next with a clear message while fleecing is on and no storage was checked', async () => {

@@ -9,7 +9,7 @@ export function VmRow({ vm, selected, onToggle }: { vm: VmDetails; selected: boo
     <tr className={selected ? 'selected' : undefined} data-vm-id={vm.id}>
       <td>
         <label className="check">
-          <input type="checkbox" checked={selected} onChange={(e) => onToggle(e.target.checked)} />
+          <input type="checkbox" checked={selected} disabled={vm.inspectError !== undefined && !selected} onChange={(e) => onToggle(e.target.checked)} />
           <span className="mono">{vm.id}</span>
         </label>
       </td>
@@ -18,6 +18,12 @@ export function VmRow({ vm, selected, onToggle }: { vm: VmDetails; selected: boo
         <span className={`runstate runstate-${vm.runState}`}>{vm.runState}</span>
       </td>
       <td>
+        {vm.inspectError !== undefined && <div className="error small" role="note">cannot be inspected: {vm.inspectError}</div>}
+        {(vm.skipped ?? []).map((sk) => (
+          <div key={sk.device} className="muted small">
+            <span className="mono">{sk.device}</span> not backed up: {sk.reason}
+          </div>
+        ))}
         <ul className="disk-list">
           {vm.disks.map((d) => (
             <li key={d.device}>
