@@ -17,6 +17,7 @@ export function connectWebSocketApi(location: Location): ShearApi {
   let nextId = 1;
   let socket: WebSocket | null = null;
   let opening: Promise<WebSocket> | null = null;
+  let lost = false;
 
   const open = (): Promise<WebSocket> => {
     if (socket?.readyState === WebSocket.OPEN) return Promise.resolve(socket);
@@ -26,6 +27,11 @@ export function connectWebSocketApi(location: Location): ShearApi {
         socket = ws;
         opening = null;
         resolve(ws);
+        // Back after a loss: whatever happened meanwhile (a run ended, the server restarted) was not heard.
+        if (lost) {
+          lost = false;
+          for (const l of listeners.get('api:reconnected') ?? []) l(null as never);
+        }
       };
       ws.onerror = () => {
         opening = null;
@@ -33,6 +39,7 @@ export function connectWebSocketApi(location: Location): ShearApi {
       };
       ws.onclose = () => {
         socket = null;
+        lost = true;
         for (const [, p] of pending) p.reject(new Error('connection to the Shear server lost'));
         pending.clear();
         // Reconnect so events keep flowing after a server restart.

@@ -271,8 +271,14 @@ export interface EventMap {
   /** Batched about every 100 ms: the runs that changed, with only the log lines added since the last batch. */
   'runs:update': RunSnapshot[];
   'hostkey:prompt': HostKeyPrompt;
+  /**
+   * Said by a face itself, never by the engine: its connection to the engine came back after
+   * a loss (browser mode), so events may have been missed and state must be read again.
+   */
+  'api:reconnected': null;
 }
 export type EventName = keyof EventMap;
+/** What the engine emits (and Electron forwards to its windows). */
 export const eventNames: EventName[] = ['runs:update', 'hostkey:prompt'];
 
 // ---------- the wire ----------

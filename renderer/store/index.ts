@@ -48,9 +48,15 @@ export function createAppStore(api: ShearApi | (() => ShearApi)): AppStore {
       subscribeEvents: () => {
         const offRuns = getApi().on('runs:update', (updates) => get().applyRunUpdates(updates));
         const offPrompt = getApi().on('hostkey:prompt', (prompt) => get().receiveHostKeyPrompt(prompt));
+        // Updates missed while the connection was down: read the runs (and a shown history) again.
+        const offReconnected = getApi().on('api:reconnected', () => {
+          void get().loadRuns();
+          if (get().history.entries !== null) void get().loadHistory();
+        });
         return () => {
           offRuns();
           offPrompt();
+          offReconnected();
         };
       },
       loadInitial: async () => {

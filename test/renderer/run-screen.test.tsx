@@ -24,6 +24,18 @@ describe('run screen', () => {
     expect(screen.getByLabelText('Guest write latency of web/vd0').textContent).toBe('guest writes: 1.5 ms now, 620 µs before the backup');
   });
 
+  it('reads the runs again when browser mode reconnects: a run that ended meanwhile shows its end', async () => {
+    let state: 'running' | 'succeeded' = 'running';
+    const fake = fakeApi({ 'hosts:list': () => [HOST], 'runs:list': () => [run({ state, log: lines(1, 2), ...(state === 'succeeded' ? { finishedAt: 1_700_000_009_000 } : {}) })] });
+    renderApp(fake, (store) => store.getState().openRun('run-1'));
+    await screen.findByRole('heading', { name: /Backup of/ });
+    expect(screen.getByTestId('run-state').textContent).toBe('Running');
+    // The run ended while the connection was down: its last update was never heard.
+    state = 'succeeded';
+    act(() => fake.emit('api:reconnected', null));
+    await waitFor(() => expect(screen.getByTestId('run-state').textContent).toBe('Succeeded'));
+  });
+
   it('shows per-disk progress bars, steps and warnings from runs:update', async () => {
     const { fake } = openRun();
     await screen.findByRole('heading', { name: /Backup of/ });
