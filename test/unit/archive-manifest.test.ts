@@ -62,4 +62,16 @@ describe('the restored VM\'s command line', () => {
       'vd9: /gone.qcow2 is not on the archived command line; attach /restore/x.qcow2 yourself',
     ]);
   });
+
+  it('replaces a path only as a whole value: not inside a longer name, and with QemuOpts\' doubled commas', () => {
+    const argv = ['-drive', 'file=/srv/vm/web.img,if=virtio,format=raw', '-drive', 'file=/srv/vm/web.img2,if=virtio,format=raw', '-drive', 'file=/srv/a,,b.img,if=none,id=d2', '/srv/vm/hda.img'];
+    const r = restoredCommandLine(argv, [
+      { device: 'virtio0', from: '/srv/vm/web.img', to: '/r/v0.raw', fromFormat: 'raw', toFormat: 'raw' },
+      { device: 'virtio1', from: '/srv/vm/web.img2', to: '/r/v1.raw', fromFormat: 'raw', toFormat: 'raw' },
+      { device: 'd2', from: '/srv/a,b.img', to: '/r/x,y.raw', fromFormat: 'raw', toFormat: 'raw' },
+      { device: 'hda', from: '/srv/vm/hda.img', to: '/r/hda.raw', fromFormat: 'raw', toFormat: 'raw' },
+    ]);
+    expect(r.argv).toEqual(['-drive', 'file=/r/v0.raw,if=virtio,format=raw', '-drive', 'file=/r/v1.raw,if=virtio,format=raw', '-drive', 'file=/r/x,,y.raw,if=none,id=d2', '/r/hda.raw']);
+    expect(r.notes).toEqual([]);
+  });
 });

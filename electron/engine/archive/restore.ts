@@ -83,14 +83,23 @@ export function restoredCommandLine(
   const notes: string[] = [];
   let out = [...argv];
   for (const w of swaps) {
-    if (!out.some((a) => a.includes(w.from))) {
+    // The path as a whole value only (`/srv/web.img` must not match inside `/srv/web.img2`): the
+    // whole argument, or after `=` or `"`, up to the end, a `"`, or a `,` that ends the option.
+    // In `-drive file=…` QemuOpts doubles a comma that is part of the value.
+    const forms = [{ from: w.from, to: w.to }, ...(w.from.includes(',') ? [{ from: w.from.replaceAll(',', ',,'), to: w.to.replaceAll(',', ',,') }] : [])];
+    const patterns = forms.map((f) => ({ re: new RegExp(`(^|[="])${escapeRegExp(f.from)}(?=$|"|,(?!,))`, 'g'), to: f.to }));
+    if (!out.some((a) => patterns.some((p) => new RegExp(p.re.source).test(a)))) {
       notes.push(`${w.device}: ${w.from} is not on the archived command line; attach ${w.to} yourself`);
       continue;
     }
-    out = out.map((a) => a.split(w.from).join(w.to));
+    out = out.map((a) => patterns.reduce((text, p) => text.replace(p.re, (_m, lead: string) => `${lead}${p.to}`), a));
     if (w.fromFormat !== w.toFormat) notes.push(`${w.device}: restored as ${w.toFormat}, the VM used ${w.fromFormat}: change that disk's format on the command line`);
   }
   return { argv: out, notes };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 export interface RestoreNewOptions extends RestoreCommon {
