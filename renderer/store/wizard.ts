@@ -304,11 +304,13 @@ export const createWizardSlice: SliceCreator<WizardSlice> = (set, get, { api, fa
       }
       const request = buildBackupRequest(w);
       patch({ planLoading: true, planError: null, plan: null });
+      // A reply to choices the user has changed since (a slow plan, then Back and another storage) is dropped.
+      const current = () => JSON.stringify(buildBackupRequest(get().wizard)) === JSON.stringify(request);
       try {
         const plan = await api().invoke('backup:plan', request);
-        patch({ plan, planLoading: false });
+        if (current()) patch({ plan, planLoading: false });
       } catch (err) {
-        patch({ planLoading: false, planError: fail(err) });
+        if (current()) patch({ planLoading: false, planError: fail(err) });
       }
     },
     startBackup: async () => {

@@ -169,6 +169,34 @@ describe('wizard actions', () => {
     expect(s().wizard.step).toBe('host');
   });
 
+  it('drops a plan that arrives for choices changed since (no stale Review)', async () => {
+    const replies: Array<(p: typeof PLAN) => void> = [];
+    const fake = fakeApi({
+      'hosts:list': () => [HOST],
+      'vms:list': () => VMS,
+      'storages:describe': ({ spec }) => ({ ...DIR_STORAGE, spec }),
+      'backup:plan': () => new Promise<typeof PLAN>((resolve) => replies.push(resolve)),
+    });
+    const store = createAppStore(fake.api);
+    const s = () => store.getState();
+    s().setWizardHost('h1');
+    await s().loadVms();
+    s().toggleVm('web', true);
+    await s().checkStorage();
+    s().setTarget('dir:/mnt/backup');
+    const slow = s().loadPlan();
+    // Back to the fleecing step: another storage, checked, and a new plan asked for.
+    s().setStorageSpec('dir:/srv/other');
+    await s().checkStorage();
+    const fresh = s().loadPlan();
+    const otherPlan = { ...PLAN, images: PLAN.images.map((i) => ({ ...i, path: `/srv/other/${i.name}` })) };
+    replies[1]?.(otherPlan);
+    await fresh;
+    replies[0]?.(PLAN);
+    await slow;
+    expect(s().wizard.plan).toEqual(otherPlan);
+  });
+
   it('does not start when a rule is broken', async () => {
     const { s, fake } = setup();
     s().setWizardHost('h1');
