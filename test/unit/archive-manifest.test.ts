@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { digestTimeoutMs } from '../../electron/engine/archive/content-digest.js';
 import { parseManifest } from '../../electron/engine/archive/manifest.js';
 import { restoredCommandLine, selectDisks } from '../../electron/engine/archive/restore.js';
 
@@ -73,5 +74,14 @@ describe('the restored VM\'s command line', () => {
     ]);
     expect(r.argv).toEqual(['-drive', 'file=/r/v0.raw,if=virtio,format=raw', '-drive', 'file=/r/v1.raw,if=virtio,format=raw', '-drive', 'file=/r/x,,y.raw,if=none,id=d2', '/r/hda.raw']);
     expect(r.notes).toEqual([]);
+  });
+});
+
+describe('the time a checksum may take', () => {
+  it('is 6 hours, or more for a disk too big to read at 20 MiB/s in that time', () => {
+    expect(digestTimeoutMs()).toBe(6 * 3600_000);
+    expect(digestTimeoutMs(100 * 1024 ** 3)).toBe(6 * 3600_000);
+    // 4 TiB at 20 MiB/s: 58.3 hours.
+    expect(digestTimeoutMs(4 * 1024 ** 4)).toBe(Math.ceil((4 * 1024 ** 4) / (20 * 1024 ** 2)) * 1000);
   });
 });

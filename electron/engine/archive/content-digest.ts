@@ -189,10 +189,22 @@ export function contentDigestArgv(path: string, format: string, limit?: number):
 
 export class DigestError extends Error {}
 
-/** `limit`: hash only the first bytes (an image that may be larger than the disk it holds). */
-export async function contentDigest(host: StorageHost, path: string, format: string, limit?: number, signal?: AbortSignal): Promise<ContentDigest> {
+/**
+ * How long a checksum may take: a hung read (a dead NFS server) must end some time, but a
+ * big disk on a slow link must not: at least 6 hours, more for a disk too big to be read
+ * at 20 MiB/s in that time.
+ */
+export function digestTimeoutMs(sizeBytes = 0): number {
+  return Math.max(6 * 3600_000, Math.ceil(sizeBytes / (20 * 1024 * 1024)) * 1000);
+}
+
+/**
+ * `limit`: hash only the first bytes (an image that may be larger than the disk it holds).
+ * `sizeBytes`: the disk's size, when known, so the time allowed grows with it.
+ */
+export async function contentDigest(host: StorageHost, path: string, format: string, limit?: number, signal?: AbortSignal, sizeBytes = limit): Promise<ContentDigest> {
   // Long: never batched with other commands (see host-session), and cancellable.
-  const r = await host.exec(contentDigestArgv(path, format, limit), { timeoutMs: 6 * 3600_000, ...(signal ? { signal } : {}) });
+  const r = await host.exec(contentDigestArgv(path, format, limit), { timeoutMs: digestTimeoutMs(sizeBytes), ...(signal ? { signal } : {}) });
   if (r.code === 127) throw new DigestError(`${host.label}: checksums need python3 on the host (Debian/Proxmox: apt install python3)`);
   if (r.code !== 0) throw new DigestError(`${host.label}: cannot compute the checksum of ${path}: ${(r.stderr || r.stdout).trim()}`);
   const out = JSON.parse(r.stdout) as Omit<ContentDigest, 'algorithm'>;
@@ -210,9 +222,10 @@ export async function checkContent(
   checksum: { algorithm: string; digest: string },
   limit?: number,
   signal?: AbortSignal,
+  sizeBytes = limit,
 ): Promise<{ ok: true; digest: string } | { ok: false; problem: string }> {
   if (checksum.algorithm !== DIGEST_ALGORITHM) return { ok: false, problem: `unknown checksum algorithm ${checksum.algorithm}` };
-  const sum = await contentDigest(host, path, format, limit, signal);
+  const sum = await contentDigest(host, path, format, limit, signal, sizeBytes);
   if (sum.digest !== checksum.digest) return { ok: false, problem: `content does not match its checksum (${DIGEST_ALGORITHM} expected ${checksum.digest}, got ${sum.digest})` };
   return { ok: true, digest: sum.digest };
 }

@@ -39,7 +39,7 @@ export async function verifyDisk(host: StorageHost, archiveDir: string, d: Manif
   else if (!d.checksum) verdict.notes.push('no checksum recorded (an archive from before Shear kept checksums): content not verified');
   else {
     try {
-      const content = await checkContent(host, path, d.format, d.checksum, undefined, signal);
+      const content = await checkContent(host, path, d.format, d.checksum, undefined, signal, d.size);
       if (!content.ok) verdict.problems.push(content.problem);
     } catch (err) {
       // The content could not be read to the end (a truncated file, an I/O error): this disk fails, the others are still checked.

@@ -48,7 +48,7 @@ async function verifyOnce(host: HostSession, path: string, sizeBytes: number): P
 /** A freshly written archive image: sound, of the disk's size, and its content checksum for the manifest. */
 export async function checkArchivedImage(host: HostSession, path: string, sizeBytes: number, signal?: AbortSignal): Promise<ContentDigest> {
   await verifyTargetImage(host, path, sizeBytes);
-  const sum = await contentDigest(host, path, 'qcow2', undefined, signal);
+  const sum = await contentDigest(host, path, 'qcow2', undefined, signal, sizeBytes);
   if (sum.size !== sizeBytes) throw new Error(`${path}: checksummed ${sum.size} bytes, the disk is ${sizeBytes}`);
   return sum;
 }
