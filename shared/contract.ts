@@ -226,6 +226,8 @@ export const channels = {
   'hosts:sshConfig': channel<SshConfigHost[]>()(none),
   'hosts:test': channel<{ label: string; vmCount: number }>()(z.object({ id: idSchema })),
   'hostkey:answer': channel<void>()(z.object({ promptId: idSchema, trust: z.boolean() })),
+  /** Questions still open (a reloaded or second window asks, then shows them). */
+  'hostkey:pending': channel<HostKeyPrompt[]>()(none),
   'vms:list': channel<VmDetails[]>()(z.object({ hostId: idSchema })),
   'storages:describe': channel<StorageInfo>()(z.object({ hostId: idSchema, spec: storageSpecSchema })),
   'backup:plan': channel<BackupPlanPreview>()(backupRequestSchema),
@@ -271,6 +273,8 @@ export interface EventMap {
   /** Batched about every 100 ms: the runs that changed, with only the log lines added since the last batch. */
   'runs:update': RunSnapshot[];
   'hostkey:prompt': HostKeyPrompt;
+  /** A question was answered (in any window) or timed out: every window closes it. */
+  'hostkey:resolved': { promptId: string };
   /**
    * Said by a face itself, never by the engine: its connection to the engine came back after
    * a loss (browser mode), so events may have been missed and state must be read again.
@@ -279,7 +283,7 @@ export interface EventMap {
 }
 export type EventName = keyof EventMap;
 /** What the engine emits (and Electron forwards to its windows). */
-export const eventNames: EventName[] = ['runs:update', 'hostkey:prompt'];
+export const eventNames: EventName[] = ['runs:update', 'hostkey:prompt', 'hostkey:resolved'];
 
 // ---------- the wire ----------
 

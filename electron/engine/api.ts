@@ -68,7 +68,7 @@ export class ShearService {
   private readonly hosts: HostStore;
   private readonly knownHosts: KnownHostsFile;
   private readonly sessions = new Map<string, Promise<SshHostSession>>();
-  private readonly prompts = new Map<string, (trust: boolean) => void>();
+  private readonly prompts = new Map<string, { prompt: HostKeyPrompt; answer: (trust: boolean) => void }>();
   private readonly listeners = new Set<Listener>();
   /** Runs still working (their teardown included): closing waits for them. */
   private readonly inFlight = new Set<Promise<void>>();
@@ -123,10 +123,11 @@ export class ShearService {
       }
     },
     'hostkey:answer': async ({ promptId, trust }) => {
-      const answer = this.prompts.get(promptId);
-      if (!answer) throw new Error('that host key question is no longer open');
-      answer(trust);
+      const open = this.prompts.get(promptId);
+      if (!open) throw new Error('that host key question is no longer open');
+      open.answer(trust);
     },
+    'hostkey:pending': async () => [...this.prompts.values()].map((p) => p.prompt),
     'vms:list': async ({ hostId }) => {
       const session = await this.session(hostId);
       const out: VmDetails[] = [];
@@ -261,11 +262,13 @@ export class ShearService {
       const timer = setTimeout(() => answer(false), this.o.hostKeyPromptTimeoutMs ?? 300_000);
       const answer = (trust: boolean) => {
         clearTimeout(timer);
-        this.prompts.delete(promptId);
+        if (!this.prompts.delete(promptId)) return;
         resolve(trust);
+        this.emit('hostkey:resolved', { promptId });
       };
-      this.prompts.set(promptId, answer);
-      this.emit('hostkey:prompt', { promptId, ...key });
+      const prompt: HostKeyPrompt = { promptId, ...key };
+      this.prompts.set(promptId, { prompt, answer });
+      this.emit('hostkey:prompt', prompt);
     });
   }
 

@@ -8,6 +8,10 @@ export interface HostKeySlice {
   /** A changed host key: a blocking screen until acknowledged. */
   hostKeyChanged: HostKeyChange | null;
   receiveHostKeyPrompt(prompt: HostKeyPrompt): void;
+  /** Answered elsewhere (another window) or timed out. */
+  dropHostKeyPrompt(promptId: string): void;
+  /** Questions the engine still waits on (after a reload, or a lost connection). */
+  loadHostKeyPrompts(): Promise<void>;
   answerHostKey(promptId: string, trust: boolean): Promise<void>;
   raiseHostKeyChanged(message: string): void;
   acknowledgeHostKeyChanged(): void;
@@ -35,6 +39,14 @@ export const createHostKeySlice: SliceCreator<HostKeySlice> = (set, get, { api, 
   hostKeyPrompts: [],
   hostKeyChanged: null,
   receiveHostKeyPrompt: (prompt) => set({ hostKeyPrompts: enqueuePrompt(get().hostKeyPrompts, prompt) }),
+  dropHostKeyPrompt: (promptId) => set({ hostKeyPrompts: removePrompt(get().hostKeyPrompts, promptId) }),
+  loadHostKeyPrompts: async () => {
+    try {
+      for (const prompt of await api().invoke('hostkey:pending', undefined)) get().receiveHostKeyPrompt(prompt);
+    } catch (err) {
+      set({ notice: `Could not read the open host key questions: ${fail(err)}` });
+    }
+  },
   answerHostKey: async (promptId, trust) => {
     // The question closes at once: the engine side waits, and a late answer is refused there.
     set({ hostKeyPrompts: removePrompt(get().hostKeyPrompts, promptId) });

@@ -48,19 +48,22 @@ export function createAppStore(api: ShearApi | (() => ShearApi)): AppStore {
       subscribeEvents: () => {
         const offRuns = getApi().on('runs:update', (updates) => get().applyRunUpdates(updates));
         const offPrompt = getApi().on('hostkey:prompt', (prompt) => get().receiveHostKeyPrompt(prompt));
-        // Updates missed while the connection was down: read the runs (and a shown history) again.
+        const offResolved = getApi().on('hostkey:resolved', ({ promptId }) => get().dropHostKeyPrompt(promptId));
+        // Updates missed while the connection was down: read the runs, open questions (and a shown history) again.
         const offReconnected = getApi().on('api:reconnected', () => {
           void get().loadRuns();
+          void get().loadHostKeyPrompts();
           if (get().history.entries !== null) void get().loadHistory();
         });
         return () => {
           offRuns();
           offPrompt();
+          offResolved();
           offReconnected();
         };
       },
       loadInitial: async () => {
-        await Promise.all([get().loadAppInfo(), get().loadHosts(), get().loadRuns()]);
+        await Promise.all([get().loadAppInfo(), get().loadHosts(), get().loadRuns(), get().loadHostKeyPrompts()]);
       },
     };
   });

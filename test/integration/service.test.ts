@@ -58,6 +58,9 @@ describe('ShearService', () => {
     const prompts = events.filter((e) => e.event === 'hostkey:prompt').map((e) => e.payload as HostKeyPrompt);
     expect(prompts).toHaveLength(1);
     expect(prompts[0]?.fingerprint).toMatch(/^SHA256:/);
+    // Answered: every window hears that the question is closed, and none is left open.
+    expect(events.filter((e) => e.event === 'hostkey:resolved').map((e) => e.payload)).toEqual([{ promptId: prompts[0]?.promptId }]);
+    expect(await call('hostkey:pending', undefined)).toEqual([]);
     expect(readFileSync(join(dataDir, 'known_hosts'), 'utf8')).toContain(lab.sshd.hostPublicKey);
     await call('hosts:test', { id: hostId });
     expect(events.filter((e) => e.event === 'hostkey:prompt')).toHaveLength(1);
@@ -206,6 +209,32 @@ describe('browser mode transport', () => {
       expect((await call('hosts:list', undefined)).map((h) => h.name)).toEqual(['lab']);
     } finally {
       ws.close();
+    }
+  });
+});
+
+describe('host key questions', () => {
+  it('lists a question while it is open (for a reloaded window) and closes it on the answer', async () => {
+    const other = new ShearService({ dataDir: labFolder(lab, 'app-data-2'), secrets: new MemorySecretStore(), version: '9.9.9', journalDir: labFolder(lab, 'journal') });
+    const resolved: unknown[] = [];
+    other.subscribe((event, payload) => {
+      if (event === 'hostkey:resolved') resolved.push(payload);
+    });
+    try {
+      const { id } = await other.handle('hosts:save', validateRequest('hosts:save', { host: { name: 'lab', address: lab.sshd.host, port: lab.sshd.port, user: 'root', auth: { kind: 'key', privateKeyPath: lab.sshd.clientKeyPath } } }));
+      const testing = other.handle('hosts:test', { id }).then(() => null, (e: unknown) => e);
+      let open: HostKeyPrompt | undefined;
+      for (let i = 0; i < 200 && !open; i++) {
+        open = (await other.handle('hostkey:pending', undefined))[0];
+        if (!open) await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(open).toMatchObject({ host: lab.sshd.host, port: lab.sshd.port, fingerprint: expect.stringMatching(/^SHA256:/) });
+      await other.handle('hostkey:answer', { promptId: open?.promptId ?? '', trust: false });
+      expect(await testing).toBeInstanceOf(Error);
+      expect(resolved).toEqual([{ promptId: open?.promptId }]);
+      expect(await other.handle('hostkey:pending', undefined)).toEqual([]);
+    } finally {
+      await other.close();
     }
   });
 });

@@ -18,6 +18,7 @@ const DEFAULTS: Handlers = {
   'hosts:list': () => [],
   'runs:list': () => [],
   'history:list': () => [],
+  'hostkey:pending': () => [],
 };
 
 /** A fake ShearApi: the renderer's unit boundary. Records every call; `emit` plays engine events. */

@@ -52,6 +52,17 @@ describe('host key prompt', () => {
   });
 });
 
+describe('host key questions across reloads and windows', () => {
+  it('shows a question still open when the page loads, and closes it when another window answered', async () => {
+    const fake = fakeApi({ 'hosts:list': () => [HOST], 'hostkey:pending': () => [PROMPT] });
+    renderApp(fake);
+    const dialog = await screen.findByRole('dialog', { name: 'New host key' });
+    expect(within(dialog).getByTestId('hostkey-fingerprint').textContent).toBe(PROMPT.fingerprint);
+    act(() => fake.emit('hostkey:resolved', { promptId: PROMPT.promptId }));
+    expect(screen.queryByRole('dialog')).toBeNull();
+  });
+});
+
 describe('changed host key', () => {
   it('blocks the app with both fingerprints until acknowledged', async () => {
     const message =
