@@ -76,6 +76,21 @@ async function backupWithWrites(storage: string, seen: (names: string[]) => void
   return run;
 }
 
+/** A backup of VM 100 SIGKILLed right after its jobs started: filters, jobs, images and the lock stay. */
+async function killBackupAfterStart(): Promise<void> {
+  let killed = false;
+  const run = await runShear(['backup', ...hostArgs(), '--vm', '100', '--target', `dir:${target}`, '--fleecing-storage', 'local', '--bwlimit', '1', '--json'], {
+    env: { ...env(), SHEAR_TEST_HOLD_AFTER_STEP: 'start' },
+    onStderr: (text, child) => {
+      if (!killed && text.includes('SHEAR_TEST_HOLDING start')) {
+        killed = true;
+        child.kill('SIGKILL');
+      }
+    },
+  });
+  expect(run.signal).toBe('SIGKILL');
+}
+
 describe('Proxmox VE host', () => {
   it('lists VMs by VMID with their names', async () => {
     const r = await runShear(['vms', ...hostArgs(), '--json'], { env: env() });
@@ -165,17 +180,7 @@ describe('Proxmox VE host', () => {
 
   it('finds and cleans what a killed run left on Proxmox storages, including the backup lock', async () => {
     const before = await snapshotState(vm());
-    let killed = false;
-    const run = await runShear(['backup', ...hostArgs(), '--vm', '100', '--target', `dir:${target}`, '--fleecing-storage', 'local', '--bwlimit', '1', '--json'], {
-      env: { ...env(), SHEAR_TEST_HOLD_AFTER_STEP: 'start' },
-      onStderr: (text, child) => {
-        if (!killed && text.includes('SHEAR_TEST_HOLDING start')) {
-          killed = true;
-          child.kill('SIGKILL');
-        }
-      },
-    });
-    expect(run.signal).toBe('SIGKILL');
+    await killBackupAfterStart();
     expect(pve.state().vms['100']?.lock).toBe('backup');
     let items: Array<Record<string, unknown>> = [];
     for (let i = 0; i < 30; i++) {
@@ -200,17 +205,7 @@ describe('Proxmox VE host', () => {
 
   it('the next backup of a VM whose run was killed mid-job first removes that run\'s filters, job, images and lock', async () => {
     const before = await snapshotState(vm());
-    let killed = false;
-    const run = await runShear(['backup', ...hostArgs(), '--vm', '100', '--target', `dir:${target}`, '--fleecing-storage', 'local', '--bwlimit', '1', '--json'], {
-      env: { ...env(), SHEAR_TEST_HOLD_AFTER_STEP: 'start' },
-      onStderr: (text, child) => {
-        if (!killed && text.includes('SHEAR_TEST_HOLDING start')) {
-          killed = true;
-          child.kill('SIGKILL');
-        }
-      },
-    });
-    expect(run.signal).toBe('SIGKILL');
+    await killBackupAfterStart();
     expect((await listBlockNodes(vm())).some((n) => n.startsWith('shear-'))).toBe(true);
     // Straight away, no `cleanup`: the journal's lock dies with the killed process within moments.
     let r = await runShear(['backup', ...hostArgs(), '--vm', '100', '--target', `dir:${target}`, '--fleecing-storage', 'local', '--json'], { env: env() });
