@@ -15,8 +15,17 @@ export interface VmDisk {
   qomPath: string;
   /** BlockBackend name for `-drive` disks (`drive-scsi0`); empty for `-blockdev` disks. */
   blockBackend: string;
-  /** The node directly under the device now (`inserted.node-name`). */
+  /**
+   * The node the backup works on: the one directly under the device (`inserted.node-name`),
+   * or, under a throttle filter, the one below it.
+   */
   nodeName: string;
+  /**
+   * A `throttle` filter (I/O limits, as Proxmox VE 9 puts over every drive) between the
+   * device and `nodeName`. The copy-before-write filter goes below it, so the guest's limits
+   * never apply to the backup's reads (as Proxmox's own backup does).
+   */
+  throttle?: ThrottleFilter;
   /** Format driver of that node (`qcow2`, `raw`, ...). */
   format: string;
   /** Exact virtual size in bytes, as QEMU reports it. */
@@ -25,6 +34,14 @@ export interface VmDisk {
   file: string;
   backingFile: string | null;
   role: DiskRole;
+}
+
+/** A throttle filter node over a drive, with what re-pointing it must give again. */
+export interface ThrottleFilter {
+  node: string;
+  group: string;
+  /** Its `detect-zeroes` (a reopen resets it to off unless given again). */
+  detectZeroes: string;
 }
 
 export type VmRunState = 'running' | 'paused' | 'prelaunch' | 'inmigrate' | 'postmigrate' | 'shutdown' | 'suspended' | 'internal-error' | 'io-error' | 'guest-panicked' | 'watchdog' | 'finish-migrate' | 'restore-vm' | 'save-vm' | 'debug' | 'colo' | 'stopped';

@@ -46,6 +46,8 @@ beforeAll(async () => {
         ],
       },
       { name: 'idle', paused: true, disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 16 * MiB }] },
+      // A guest held to 4 MiB/s (Proxmox VE 9 puts a throttle filter over every drive).
+      { name: 'limited', disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 24 * MiB, throttleBytesPerSecond: 4 * MiB }] },
       {
         // One disk on each other bus a homelab VM uses, named and attached as QEMU and Proxmox do.
         name: 'buses',
@@ -90,6 +92,35 @@ describe('fleecing backup of a running VM', () => {
     ]);
     await expectPointInTime(vm, result.archiveDir);
     expect(fleeceFiles(fleeceDir)).toEqual([]);
+    await expectPristine(vm, before);
+  });
+
+  it('works below a throttle filter: the guest keeps its I/O limit, the backup is not held to it, the point in time holds', async () => {
+    const vm = lab.vm('limited');
+    const before = await snapshotState(vm);
+    await seedBeforeBackup(vm);
+    const { emit, events, firstProgress } = eventLog();
+    const underThrottle: string[] = [];
+    const running = runBackup({
+      host, vm: await findVm(host, 'limited'), targetDir: labFolder(lab, 'archive-limited'),
+      fleecing: { storage: parseStorageSpec(`dir:${labFolder(lab, 'fleece-limited')}`), format: 'auto' },
+      emit, toolVersion: 'test', journalDir, pollIntervalMs: 100,
+      afterStep: async (step) => {
+        if (step !== 'start') return;
+        // The device stays on its throttle filter; the copy-before-write filter is under it.
+        const blocks = await vm.qmp((q) => q.execute('query-block'));
+        underThrottle.push(String(blocks.find((b) => b.qdev === vm.disk('vd0').qdevPath || b.qdev === 'vd0' || b.qdev?.endsWith('/vd0/virtio-backend'))?.inserted?.['node-name']));
+      },
+    });
+    await firstProgress;
+    await writeDuringCopy(vm);
+    const result = await running;
+    expect(underThrottle).toEqual(['vd0-throttle']);
+    // 24 MiB read at the guest's 4 MiB/s would take 6 s.
+    const copyMs = events.flatMap((e) => (e.type === 'step' && e.step === 'copy' && e.state === 'done' ? [e.ms ?? 0] : []))[0] ?? Infinity;
+    expect(copyMs).toBeLessThan(4_000);
+    expect(result.manifest.disks.map((d) => [d.device, d.fleecing, d.size, d.source?.format])).toEqual([['vd0', true, 24 * MiB, 'qcow2']]);
+    await expectPointInTime(vm, result.archiveDir);
     await expectPristine(vm, before);
   });
 

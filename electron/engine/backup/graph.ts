@@ -1,5 +1,6 @@
 import type { ImageFormat, VmDisk } from '../../../shared/model.js';
 import type { QemuCapabilities } from '../qmp/capabilities.js';
+import { blockGraph, fileChildOf, setThrottleChild } from '../qmp/block-graph.js';
 import type { QmpClient } from '../qmp/client.js';
 import type { JobInfo, NamedBlockNode } from '../qmp/types.js';
 
@@ -66,8 +67,16 @@ export async function currentDeviceNode(qmp: QmpClient, disk: Pick<VmDisk, 'bloc
   return block?.inserted?.['node-name'];
 }
 
-/** Puts a device back on its original node, unless it already is (the qom-set may never have happened). */
-export async function restoreDevice(qmp: QmpClient, disk: Pick<VmDisk, 'blockBackend' | 'qomPath' | 'nodeName'>): Promise<void> {
+/**
+ * Puts a device back on its original node (or its throttle filter back on it), unless it
+ * already is: the qom-set or reopen may never have happened.
+ */
+export async function restoreDevice(qmp: QmpClient, disk: Pick<VmDisk, 'blockBackend' | 'qomPath' | 'nodeName' | 'throttle'>): Promise<void> {
+  if (disk.throttle) {
+    if (fileChildOf(await blockGraph(qmp), disk.throttle.node) === disk.nodeName) return;
+    await setThrottleChild(qmp, disk.throttle, disk.nodeName);
+    return;
+  }
   if ((await currentDeviceNode(qmp, disk)) === disk.nodeName) return;
   await setDeviceDrive(qmp, disk.qomPath, disk.nodeName);
 }

@@ -1,3 +1,4 @@
+import type { ThrottleFilter } from '../../../shared/model.js';
 import type { HostSession } from '../hosts/host-session.js';
 import type { RemoteHold } from '../ssh/hold.js';
 
@@ -30,7 +31,8 @@ export interface JournalRecord {
   images: JournalImage[];
   /** Every node name the run may create, and the device each filter sits under. */
   nodes: string[];
-  devices: Array<{ device: string; qomPath: string; originalNode: string; cbwNode: string | null }>;
+  /** `throttle`: the filter was put under this throttle filter, not under the device. */
+  devices: Array<{ device: string; qomPath: string; originalNode: string; cbwNode: string | null; throttle?: ThrottleFilter }>;
   jobs: string[];
   archivePartialDir: string;
   /** True only while the VM is stopped by this run for the consistent start; cleanup resumes it. */

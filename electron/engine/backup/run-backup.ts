@@ -33,6 +33,7 @@ import { pathStates } from '../leftovers/host-probe.js';
 import { listVms } from '../hosts/discovery.js';
 import { BackupCancelledError, BackupFailedError } from './errors.js';
 import { checkRunState } from './run-state.js';
+import { blockGraph, fileChildOf, setThrottleChild } from '../qmp/block-graph.js';
 import { outcomeUnknown, UncertainOutcomeError } from '../ssh/exec.js';
 
 export { BackupCancelledError, BackupFailedError };
@@ -193,7 +194,9 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       steps: [],
       images: thePlan.disks.flatMap((d) => (d.fleece && fleecing ? [{ storage: fleecing.storage.spec, name: d.fleece.imageName, path: d.fleece.imagePath }] : [])),
       nodes: [...readOnly.keys(), ...thePlan.disks.flatMap((d) => [d.targetNode, ...(d.fleece ? [d.fleece.node, d.fleece.cbwNode, d.fleece.snapNode] : [])])],
-      devices: thePlan.disks.map((d) => ({ device: d.disk.device, qomPath: d.disk.qomPath, originalNode: d.disk.nodeName, cbwNode: d.fleece?.cbwNode ?? null })),
+      devices: thePlan.disks.map((d) => ({
+        device: d.disk.device, qomPath: d.disk.qomPath, originalNode: d.disk.nodeName, cbwNode: d.fleece?.cbwNode ?? null, ...(d.disk.throttle ? { throttle: d.disk.throttle } : {}),
+      })),
       jobs: thePlan.disks.map((d) => d.jobId),
       archivePartialDir: thePlan.partialDir,
       vmPausedByShear: false,
@@ -356,9 +359,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
           undo.push(`put ${d.disk.device} back on ${d.disk.nodeName}`, async () => restoreDevice(await lq.get(), d.disk));
           removeNodeOnUndo(f.snapNode);
           sent.push(addCbwFilter(qmp, caps, { node: f.cbwNode, source: d.disk.nodeName, fleece: f.node }));
-          sent.push(setDeviceDrive(qmp, d.disk.qomPath, f.cbwNode));
-          // -blockdev devices report the new node at once (cheap); -drive devices are checked after cont.
-          if (!d.disk.blockBackend) {
+          // Under a throttle filter the filter goes below it (the guest's I/O limits never slow the
+          // backup's reads); otherwise the device itself is moved onto it.
+          sent.push(d.disk.throttle ? setThrottleChild(qmp, d.disk.throttle, f.cbwNode) : setDeviceDrive(qmp, d.disk.qomPath, f.cbwNode));
+          // -blockdev devices report the new node at once (cheap); -drive devices and throttle filters are checked after cont.
+          if (!d.disk.blockBackend && !d.disk.throttle) {
             const got = deviceDrive(qmp, d.disk.qomPath);
             sent.push(got);
             checks.push({ device: d.disk.device, expected: f.cbwNode, got });
@@ -405,9 +410,18 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       // -drive devices: the BlockBackend keeps its name, so check the node under it instead.
       const blocks = await qmp.execute('query-block');
       for (const d of thePlan.disks) {
-        if (!d.fleece || !d.disk.blockBackend) continue;
+        if (!d.fleece || !d.disk.blockBackend || d.disk.throttle) continue;
         const under = blocks.find((b) => b.device === d.disk.blockBackend)?.inserted?.['node-name'];
         if (under !== d.fleece.cbwNode) throw new Error(`${d.disk.device}: the copy-before-write filter is not under the device (found ${under ?? 'nothing'})`);
+      }
+      // Throttle filters: their file edge must lead to the copy-before-write filter now.
+      if (thePlan.disks.some((d) => d.fleece && d.disk.throttle)) {
+        const graph = await blockGraph(qmp);
+        for (const d of thePlan.disks) {
+          if (!d.fleece || !d.disk.throttle) continue;
+          const under = fileChildOf(graph, d.disk.throttle.node);
+          if (under !== d.fleece.cbwNode) throw new Error(`${d.disk.device}: the copy-before-write filter is not under throttle filter ${d.disk.throttle.node} (found ${under ?? 'nothing'})`);
+        }
       }
       await lq.close();
       return ms;

@@ -4,6 +4,7 @@
  */
 import type { DiskRole, VmDetails, VmDisk, VmSummary } from '../../../shared/model.js';
 import { QmpTimeoutError, type QmpClient } from '../qmp/client.js';
+import { blockGraph, throttleChild, throttleGroupOf, type BlockGraph } from '../qmp/block-graph.js';
 import { withQmp } from '../qmp/session.js';
 import type { BlockInfo, NamedBlockNode, QmpVersion } from '../qmp/types.js';
 import { compareNatural } from './discovery.js';
@@ -185,6 +186,11 @@ export async function describeVm(qmp: QmpClient, vm: VmSummary): Promise<VmDetai
   const blocks = await qmp.execute('query-block');
   const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
   const all = disksFromQueryBlock(blocks, nodes);
+  // Only then: the graph is QEMU's debug query, and most VMs have no throttle node.
+  if (all.some((d) => d.format === 'throttle')) {
+    const graph = await blockGraph(qmp);
+    for (const [i, d] of all.entries()) if (d.format === 'throttle') all[i] = belowThrottle(d, nodes, graph);
+  }
   const types = await deviceTypes(qmp, all);
   const disks: VmDisk[] = [];
   const skipped: Array<{ device: string; reason: string }> = [];
@@ -199,6 +205,27 @@ export async function describeVm(qmp: QmpClient, vm: VmSummary): Promise<VmDetai
     qemuVersion: qemuVersionString(version),
     disks,
     ...(skipped.length > 0 ? { skipped } : {}),
+  };
+}
+
+/**
+ * A disk whose top node is a `throttle` filter, seen from the node below it (pure): that is
+ * where the backup works, and the filter is recorded to be pointed at the copy-before-write
+ * filter. Left as it is when the graph does not say (the filter then goes above the throttle).
+ */
+export function belowThrottle(disk: VmDisk, nodes: readonly NamedBlockNode[], graph: BlockGraph): VmDisk {
+  const child = throttleChild(graph, disk.nodeName);
+  const under = child !== undefined ? nodes.find((n) => n['node-name'] === child) : undefined;
+  const group = throttleGroupOf(nodes, disk.nodeName);
+  const top = nodes.find((n) => n['node-name'] === disk.nodeName);
+  if (!under || !group || !top || under.image['virtual-size'] !== disk.sizeBytes) return disk;
+  return {
+    ...disk,
+    nodeName: under['node-name'],
+    format: under.drv,
+    file: under.file,
+    backingFile: under.backing_file ?? under.image['backing-filename'] ?? null,
+    throttle: { node: disk.nodeName, group, detectZeroes: top.detect_zeroes ?? 'off' },
   };
 }
 

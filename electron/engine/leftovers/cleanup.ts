@@ -1,11 +1,12 @@
 import type { CleanupReport, Leftover } from '../../../shared/model.js';
 import { cancelAndDismissJob, deleteNode, isMissingNodeError, setDeviceDrive } from '../backup/graph.js';
 import type { HostSession } from '../hosts/host-session.js';
+import { blockGraph, fileChildOf, setThrottleChild, throttleGroupOf } from '../qmp/block-graph.js';
 import { QmpLease } from '../qmp/lease.js';
 import type { QmpClient } from '../qmp/client.js';
 import { listVms } from '../hosts/discovery.js';
 import { pathStates, type PathState } from './host-probe.js';
-import { scanLeftovers, type ScanOptions, type ScanResult, type VmTraces } from './scan.js';
+import { scanLeftovers, THROTTLED_FILTER, type ScanOptions, type ScanResult, type VmTraces } from './scan.js';
 
 /**
  * Removes leftovers in the safe order: jobs, snapshot-access nodes, each device
@@ -35,16 +36,10 @@ async function originalNode(qmp: QmpClient, scan: ScanResult, vmId: string, devi
     const d = j.record.devices.find((x) => x.cbwNode === filterNode);
     if (d && j.record.vm.id === vmId) return d.originalNode;
   }
-  // No journal: follow the filter's `file` edge in the block graph (QEMU's debug query, stable in 7.2 and 10.0).
-  const graph = (await qmp.execute('x-debug-query-block-graph')) as {
-    nodes: Array<{ id: number; name: string }>;
-    edges: Array<{ parent: number; child: number; name: string }>;
-  };
-  const filter = graph.nodes.find((n) => n.name === filterNode);
-  const edge = filter && graph.edges.find((e) => e.parent === filter.id && e.name === 'file');
-  const child = edge && graph.nodes.find((n) => n.id === edge.child);
-  if (!child?.name) throw new Error(`cannot tell which node ${device} was on before filter ${filterNode}`);
-  return child.name;
+  // No journal: follow the filter's `file` edge in the block graph.
+  const child = fileChildOf(await blockGraph(qmp), filterNode);
+  if (!child) throw new Error(`cannot tell which node ${device} was on before filter ${filterNode}`);
+  return child;
 }
 
 /** The thing was removed in between (by QEMU, the user or another cleanup): a node, a job or a volume. */
@@ -152,7 +147,23 @@ async function cleanVm(
     for (const { item, node } of nodes.filter((n) => suffixRank(n.node) === 0)) {
       await attempt(item, async () => deleteNode(await lease.get(), node));
     }
-    for (const item of items.filter((i) => i.kind === 'filter')) {
+    for (const item of items.filter((i) => i.kind === 'filter' && i.id.startsWith(`${THROTTLED_FILTER}:`))) {
+      const throttleNode = item.id.slice(`${THROTTLED_FILTER}:${t.vm.id}:`.length);
+      await attempt(item, async () => {
+        const qmp = await lease.get();
+        const [graph, nodes] = await Promise.all([blockGraph(qmp), qmp.execute('query-named-block-nodes', { flat: true })]);
+        const cbw = fileChildOf(graph, throttleNode);
+        if (!cbw?.startsWith('shear-')) return; // put back in between
+        // The run's journal knows the node it was on; else the filter's own file edge says.
+        const recorded = scan.journals.flatMap((j) => j.record.devices).find((d) => d.cbwNode === cbw && d.throttle?.node === throttleNode);
+        const original = recorded?.originalNode ?? fileChildOf(graph, cbw);
+        const group = recorded?.throttle?.group ?? throttleGroupOf(nodes, throttleNode);
+        const detectZeroes = recorded?.throttle?.detectZeroes ?? nodes.find((n) => n['node-name'] === throttleNode)?.detect_zeroes ?? 'off';
+        if (!original || !group) throw new Error(`cannot tell which node throttle filter ${throttleNode} was on before filter ${cbw}`);
+        await setThrottleChild(qmp, { node: throttleNode, group, detectZeroes }, original);
+      });
+    }
+    for (const item of items.filter((i) => i.kind === 'filter' && !i.id.startsWith(`${THROTTLED_FILTER}:`))) {
       const device = item.id.slice(`filter:${t.vm.id}:`.length);
       const block = t.blocks.find((b) => (b.qdev ?? b.device) === device);
       const filterNode = block?.inserted?.['node-name'] ?? '';

@@ -4,6 +4,7 @@ import { FLEECE_NAME_PATTERN } from '../backup/plan.js';
 import { listVms } from '../hosts/discovery.js';
 import type { HostSession } from '../hosts/host-session.js';
 import { withFirstFreeMonitor } from '../hosts/vm-inspect.js';
+import { blockGraph, fileParentsOf, type BlockGraph } from '../qmp/block-graph.js';
 import type { BlockInfo, JobInfo, NamedBlockNode } from '../qmp/types.js';
 import { parseStorageSpec, type Storage } from '../storage/storage.js';
 import { pathStates, readJournals, type JournalOnHost } from './host-probe.js';
@@ -33,7 +34,12 @@ export interface VmTraces {
   jobs: JobInfo[];
   nodes: NamedBlockNode[];
   blocks: BlockInfo[];
+  /** The block graph, read when the VM has any `shear-` node. */
+  graph: BlockGraph | null;
 }
+
+/** Id prefix of a filter left under a throttle filter (`throttled-filter:<vm>:<throttle node>`). */
+export const THROTTLED_FILTER = 'throttled-filter';
 
 export interface ScanResult {
   items: Leftover[];
@@ -86,14 +92,19 @@ export async function scanLeftovers(host: HostSession, o: ScanOptions = {}): Pro
   const traces: VmTraces[] = [];
   for (const vm of scoped) {
     try {
-      traces.push(await withFirstFreeMonitor(host, vm, async (qmp, socket) => ({
-        vm,
-        socket,
-        status: (await qmp.execute('query-status')).status,
-        jobs: await qmp.execute('query-jobs'),
-        nodes: await qmp.execute('query-named-block-nodes', { flat: true }),
-        blocks: await qmp.execute('query-block'),
-      })));
+      traces.push(await withFirstFreeMonitor(host, vm, async (qmp, socket) => {
+        const nodes = await qmp.execute('query-named-block-nodes', { flat: true });
+        return {
+          vm,
+          socket,
+          status: (await qmp.execute('query-status')).status,
+          jobs: await qmp.execute('query-jobs'),
+          nodes,
+          blocks: await qmp.execute('query-block'),
+          // Only when there is something of Shear's: a filter under a throttle filter shows only in the graph.
+          graph: nodes.some((n) => n['node-name'].startsWith('shear-')) ? await blockGraph(qmp) : null,
+        };
+      }));
     } catch (err) {
       warn(`${vm.name}: could not look for leftovers inside the VM: ${(err as Error).message}`);
     }
@@ -108,6 +119,15 @@ export async function scanLeftovers(host: HostSession, o: ScanOptions = {}): Pro
       const device = b.qdev ?? b.device;
       items.push({ id: `filter:${vmId}:${device}`, kind: 'filter', class: cls, reason, runId, vm: vmId, urgent: true,
         description: `copy-before-write filter ${node} still under device ${device} of VM ${t.vm.name}: every guest write pays for it` });
+    }
+    // Under a throttle filter (the device stays on the throttle): its file edge leads to our filter.
+    for (const cbw of t.nodes.filter((n) => n['node-name'].startsWith('shear-') && n.drv === 'copy-before-write')) {
+      for (const throttle of t.graph ? fileParentsOf(t.graph, cbw['node-name']).filter((p) => !p.startsWith('shear-')) : []) {
+        const runId = runIdOf(cbw['node-name']);
+        const { cls, reason } = classifyRun(runId, journals);
+        items.push({ id: `${THROTTLED_FILTER}:${vmId}:${throttle}`, kind: 'filter', class: cls, reason, runId, vm: vmId, urgent: true,
+          description: `copy-before-write filter ${cbw['node-name']} still under throttle filter ${throttle} of VM ${t.vm.name}: every guest write pays for it` });
+      }
     }
     for (const job of t.jobs.filter((x) => x.id.startsWith('shear-'))) {
       const runId = runIdOf(`${job.id}-`);

@@ -30,6 +30,8 @@ export interface BlockDeviceInfo {
   ro: boolean;
   drv: string;
   'backing_file'?: string;
+  /** off, on or unmap. */
+  'detect_zeroes'?: string;
   image: ImageInfo;
 }
 
