@@ -284,6 +284,8 @@ export interface EventMap {
 export type EventName = keyof EventMap;
 /** What the engine emits (and Electron forwards to its windows). */
 export const eventNames: EventName[] = ['runs:update', 'hostkey:prompt', 'hostkey:resolved'];
+/** What a face says itself: listening to one is valid everywhere, even where it never happens. */
+export const faceEventNames: EventName[] = ['api:reconnected'];
 
 // ---------- the wire ----------
 
