@@ -29,6 +29,7 @@ const TYPES: Record<string, { formats: ImageFormat[]; pathBased: boolean; thin: 
 export const PROXMOX_STORAGE_TYPES = Object.keys(TYPES);
 
 const ID_RE = /^[A-Za-z][A-Za-z0-9\-_.]*$/;
+const ALLOCATE_TIMEOUT_MS = 15 * 60_000;
 const NAME_RE = /^vm-(\d+)-[A-Za-z0-9_.+-]+$/;
 
 interface ContentEntry {
@@ -75,8 +76,8 @@ export class ProxmoxStorage implements Storage {
     return this.volid(name);
   }
 
-  private async run(host: StorageHost, step: string, argv: string[]): Promise<string> {
-    const r = await host.exec(argv, { timeoutMs: STORAGE_COMMAND_TIMEOUT_MS });
+  private async run(host: StorageHost, step: string, argv: string[], timeoutMs = STORAGE_COMMAND_TIMEOUT_MS): Promise<string> {
+    const r = await host.exec(argv, { timeoutMs });
     if (r.code !== 0) throw new StorageError(`${host.label}: ${this.spec}: ${step} failed: ${(r.stderr || r.stdout).trim()}`);
     return r.stdout;
   }
@@ -96,7 +97,8 @@ export class ProxmoxStorage implements Storage {
     if ((await this.contents(host)).some((c) => c.volid === volid)) throw new ImageExistsError(this.spec, volid, host.label);
     // pvesm alloc takes KiB; raw is attached with an explicit size, qcow2 is cut back to the exact size below.
     const kib = Math.ceil(sizeBytes / 1024);
-    const out = await this.run(host, 'pvesm alloc', ['pvesm', 'alloc', this.id, vmid, name, String(kib), '--format', format]);
+    // Creation writes metadata up front on file storages (qcow2 preallocation=metadata): minutes for a huge disk on NFS.
+    const out = await this.run(host, 'pvesm alloc', ['pvesm', 'alloc', this.id, vmid, name, String(kib), '--format', format], ALLOCATE_TIMEOUT_MS);
     const created = /successfully created '([^']+)'/.exec(out)?.[1];
     if (created !== volid) throw new StorageError(`${host.label}: pvesm alloc created ${created ?? 'nothing'}, expected ${volid}`);
     try {
@@ -106,7 +108,7 @@ export class ProxmoxStorage implements Storage {
         throw new StorageError(`${host.label}: ${this.spec}: Proxmox reaches this storage's volumes through a userspace client (${path.split(':')[0] ?? path}:), not a host path, so Shear cannot attach a fleecing image there; use a storage with host paths (dir, LVM-thin, ZFS, or RBD with krbd)`);
       }
       if (format === 'qcow2' && kib * 1024 !== sizeBytes) {
-        await this.run(host, 'qemu-img resize', ['qemu-img', 'resize', '-q', '-f', 'qcow2', '--shrink', path, String(sizeBytes)]);
+        await this.run(host, 'qemu-img resize', ['qemu-img', 'resize', '-q', '-f', 'qcow2', '--shrink', path, String(sizeBytes)], ALLOCATE_TIMEOUT_MS);
       }
       const blockDevice = (await host.exec(['test', '-b', path])).code === 0;
       return { name, path, format, sizeBytes: format === 'raw' ? kib * 1024 : sizeBytes, blockDevice };
