@@ -328,7 +328,7 @@ describe('backup faults', () => {
     // The host as one without python3: the command is not found there (exit 127), as on a minimal install.
     const noPython = new Proxy(host, {
       get(target, prop) {
-        if (prop === 'exec') return (argv: readonly string[], options?: ExecOptions) => target.exec(argv[0] === 'python3' ? ['shear-test-no-python3', ...argv.slice(1)] : argv, options);
+        if (prop === 'exec') return (argv: readonly string[], options?: ExecOptions) => target.exec(argv.map((a) => a.replace(/\bpython3\b/g, 'shear-test-no-python3')), options);
         const value: unknown = Reflect.get(target, prop, target);
         return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
       },
