@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { UndoStack } from '../../electron/engine/backup/undo-stack.js';
+import { UncertainOutcomeError } from '../../electron/engine/ssh/exec.js';
 
 describe('UndoStack', () => {
   it('runs undos in reverse, isolated, reporting failures without stopping', async () => {
@@ -57,5 +58,19 @@ describe('UndoStack groups', () => {
     expect(events.at(-1)).toBe('first');
     expect(report.failed).toEqual([{ name: 'free 2', error: 'busy' }]);
     expect(report.done).toEqual(expect.arrayContaining(['last', 'free 1', 'free 3', 'first']));
+  });
+});
+
+describe('UndoStack.take', () => {
+  it('registers the undo a step hands back, the one an uncertain step carries, and none for a plain failure', async () => {
+    const undo = new UndoStack();
+    const ran: string[] = [];
+    await undo.take('taken', async () => async () => void ran.push('taken'));
+    const uncertain = new UncertainOutcomeError('maybe', async () => void ran.push('maybe'), { cause: new Error('link lost') });
+    await expect(undo.take('maybe', () => Promise.reject(uncertain))).rejects.toBe(uncertain);
+    await expect(undo.take('refused', () => Promise.reject(new Error('locked by another')))).rejects.toThrow('locked by another');
+    expect(undo.names()).toEqual(['taken', 'maybe']);
+    await undo.unwind({ ok: false }, () => {});
+    expect(ran).toEqual(['maybe', 'taken']);
   });
 });

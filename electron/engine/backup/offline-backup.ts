@@ -2,7 +2,6 @@ import type { Manifest, RunEvent, VmSummary } from '../../../shared/model.js';
 import type { HostSession } from '../hosts/host-session.js';
 import { proxmoxConfig } from '../hosts/proxmox.js';
 import { configVolumes, openVolume } from '../hosts/proxmox-volumes.js';
-import { UncertainOutcomeError } from '../ssh/exec.js';
 import { checkArchivedImage, writeAndFinalizeArchive } from './archive.js';
 import { convertProgress } from './convert-progress.js';
 import { BackupCancelledError, BackupFailedError } from './errors.js';
@@ -52,12 +51,8 @@ export async function runOfflineBackup(o: OfflineBackupOptions): Promise<{ archi
   try {
     await journal.lock((m) => o.emit({ type: 'warning', message: m, time: now() }));
     await journal.write();
-    const release = await o.lock().catch((err: unknown) => {
-      // Taken or not, nobody can tell: released if it is a backup lock then (the unlock checks).
-      if (err instanceof UncertainOutcomeError) undo.push('release the backup lock', err.undo);
-      throw err;
-    });
-    undo.push('release the backup lock', release);
+    // Taken or not, nobody may be able to tell: then it is released if it is a backup lock (the unlock checks).
+    await undo.take('release the backup lock', o.lock);
     // Recorded only once it is ours: cleanup must never release somebody else's lock.
     await journal.step('locked', { proxmoxLock: { vmid } });
     const config = await proxmoxConfig(host, vmid);

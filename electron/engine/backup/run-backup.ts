@@ -34,7 +34,7 @@ import { listVms } from '../hosts/discovery.js';
 import { BackupCancelledError, BackupFailedError } from './errors.js';
 import { checkRunState } from './run-state.js';
 import { blockGraph, fileChildOf, setThrottleChild } from '../qmp/block-graph.js';
-import { outcomeUnknown, UncertainOutcomeError } from '../ssh/exec.js';
+import { outcomeUnknown } from '../ssh/exec.js';
 
 export { BackupCancelledError, BackupFailedError };
 
@@ -211,15 +211,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     const lock = o.platform?.lock;
     if (lock) {
       await step('lock', async () => {
-        let release: () => Promise<void>;
-        try {
-          release = await lock();
-        } catch (err) {
-          // Taken or not, nobody can tell: released if it is a backup lock then (the unlock checks).
-          if (err instanceof UncertainOutcomeError) undo.push('release the backup lock', err.undo);
-          throw err;
-        }
-        undo.push('release the backup lock', release);
+        // Taken or not, nobody may be able to tell: then it is released if it is a backup lock (the unlock checks).
+        await undo.take('release the backup lock', lock);
         // Recorded only once it is ours: cleanup must never release somebody else's lock.
         if (o.vm.proxmox) await theJournal.step('locked', { proxmoxLock: { vmid: o.vm.proxmox.vmid } });
       });

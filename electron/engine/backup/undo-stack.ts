@@ -1,3 +1,5 @@
+import { UncertainOutcomeError } from '../ssh/exec.js';
+
 /**
  * The compensation list of a run (a saga): a step registers how to undo what it
  * created as soon as it may exist (after success, or before a command whose
@@ -35,6 +37,20 @@ export class UndoStack {
 
   push(name: string, run: UndoEntry['run'], when: UndoEntry['when'] = 'always', group?: string): void {
     this.entries.push({ name, run, when, ...(group ? { group } : {}) });
+  }
+
+  /**
+   * Runs a step that hands back its own undo (a lock's release) and registers it. A step
+   * whose outcome is unknown (the link died under it) carries an undo in its error: that one
+   * is registered instead, as if the step had happened.
+   */
+  async take(name: string, step: () => Promise<() => Promise<void>>): Promise<void> {
+    try {
+      this.push(name, await step());
+    } catch (err) {
+      if (err instanceof UncertainOutcomeError) this.push(name, err.undo);
+      throw err;
+    }
   }
 
   get size(): number {
