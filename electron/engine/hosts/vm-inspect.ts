@@ -4,7 +4,7 @@
  */
 import type { DiskRole, VmDetails, VmDisk, VmSummary } from '../../../shared/model.js';
 import { QmpTimeoutError, type QmpClient } from '../qmp/client.js';
-import { blockGraph, throttleChild, throttleGroupOf, type BlockGraph } from '../qmp/block-graph.js';
+import { blockGraph, fileChildOf, throttleFilterOf, type BlockGraph } from '../qmp/block-graph.js';
 import { withQmp } from '../qmp/session.js';
 import type { BlockInfo, NamedBlockNode, QmpVersion } from '../qmp/types.js';
 import { compareNatural } from './discovery.js';
@@ -214,18 +214,17 @@ export async function describeVm(qmp: QmpClient, vm: VmSummary): Promise<VmDetai
  * filter. Left as it is when the graph does not say (the filter then goes above the throttle).
  */
 export function belowThrottle(disk: VmDisk, nodes: readonly NamedBlockNode[], graph: BlockGraph): VmDisk {
-  const child = throttleChild(graph, disk.nodeName);
+  const child = fileChildOf(graph, disk.nodeName);
   const under = child !== undefined ? nodes.find((n) => n['node-name'] === child) : undefined;
-  const group = throttleGroupOf(nodes, disk.nodeName);
-  const top = nodes.find((n) => n['node-name'] === disk.nodeName);
-  if (!under || !group || !top || under.image['virtual-size'] !== disk.sizeBytes) return disk;
+  const throttle = throttleFilterOf(nodes, disk.nodeName);
+  if (!under || !throttle || under.image['virtual-size'] !== disk.sizeBytes) return disk;
   return {
     ...disk,
     nodeName: under['node-name'],
     format: under.drv,
     file: under.file,
     backingFile: under.backing_file ?? under.image['backing-filename'] ?? null,
-    throttle: { node: disk.nodeName, group, detectZeroes: top.detect_zeroes ?? 'off' },
+    throttle,
   };
 }
 

@@ -1,7 +1,7 @@
 import type { CleanupReport, Leftover } from '../../../shared/model.js';
 import { cancelAndDismissJob, deleteNode, isMissingNodeError, setDeviceDrive } from '../backup/graph.js';
 import type { HostSession } from '../hosts/host-session.js';
-import { blockGraph, fileChildOf, setThrottleChild, throttleGroupOf } from '../qmp/block-graph.js';
+import { blockGraph, fileChildOf, setThrottleChild, throttleFilterOf } from '../qmp/block-graph.js';
 import { QmpLease } from '../qmp/lease.js';
 import type { QmpClient } from '../qmp/client.js';
 import { listVms } from '../hosts/discovery.js';
@@ -157,10 +157,9 @@ async function cleanVm(
         // The run's journal knows the node it was on; else the filter's own file edge says.
         const recorded = scan.journals.flatMap((j) => j.record.devices).find((d) => d.cbwNode === cbw && d.throttle?.node === throttleNode);
         const original = recorded?.originalNode ?? fileChildOf(graph, cbw);
-        const group = recorded?.throttle?.group ?? throttleGroupOf(nodes, throttleNode);
-        const detectZeroes = recorded?.throttle?.detectZeroes ?? nodes.find((n) => n['node-name'] === throttleNode)?.detect_zeroes ?? 'off';
-        if (!original || !group) throw new Error(`cannot tell which node throttle filter ${throttleNode} was on before filter ${cbw}`);
-        await setThrottleChild(qmp, { node: throttleNode, group, detectZeroes }, original);
+        const throttle = recorded?.throttle ?? throttleFilterOf(nodes, throttleNode);
+        if (!original || !throttle) throw new Error(`cannot tell which node throttle filter ${throttleNode} was on before filter ${cbw}`);
+        await setThrottleChild(qmp, throttle, original);
       });
     }
     for (const item of items.filter((i) => i.kind === 'filter' && !i.id.startsWith(`${THROTTLED_FILTER}:`))) {

@@ -24,9 +24,6 @@ export function fileChildOf(graph: BlockGraph, node: string): string | undefined
   return child?.name || undefined;
 }
 
-/** The node under a throttle filter (pure). */
-export const throttleChild = fileChildOf;
-
 /** Named nodes whose `file` edge leads to `node` (pure): a throttle filter over a copy-before-write one. */
 export function fileParentsOf(graph: BlockGraph, node: string): string[] {
   const child = graph.nodes.find((n) => n.name === node);
@@ -50,6 +47,13 @@ export function throttleGroupOf(nodes: readonly NamedBlockNode[], node: string):
   } catch {
     return undefined;
   }
+}
+
+/** What re-pointing a throttle node must give again (pure), or undefined if it is none. */
+export function throttleFilterOf(nodes: readonly NamedBlockNode[], node: string): ThrottleFilter | undefined {
+  const group = throttleGroupOf(nodes, node);
+  if (!group) return undefined;
+  return { node, group, detectZeroes: nodes.find((n) => n['node-name'] === node)?.detect_zeroes ?? 'off' };
 }
 
 /**
