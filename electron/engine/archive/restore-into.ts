@@ -29,8 +29,6 @@ interface Destination {
   sizeBytes: number;
 }
 
-const INFO = 'exec qemu-img info --output=json -U -f "$2" -- "$1"';
-
 export async function restoreIntoVm(o: RestoreIntoOptions): Promise<{ manifest: Manifest; written: string[] }> {
   const { host } = o;
   const undo = new UndoStack();
@@ -82,19 +80,16 @@ export async function restoreIntoVm(o: RestoreIntoOptions): Promise<{ manifest: 
         if (!d.source.file.startsWith('/') || posix.normalize(d.source.file) !== d.source.file || /[\n\0]/.test(d.source.file) || !['qcow2', 'raw'].includes(d.source.format)) {
           throw new ArchiveError(`${o.archiveDir}: disk ${d.device} records an unusable source (${JSON.stringify(d.source)})`);
         }
-        // Both at once (one channel): the image opened as recorded, and what its header says it is now.
-        const [r, probe] = await Promise.all([
-          host.exec(['sh', '-c', INFO, 'shear-info', d.source.file, d.source.format]),
-          host.exec(['qemu-img', 'info', '--output=json', '-U', '--', d.source.file]),
-        ]);
+        // What its header says it is now (probed, never told): the size, and whether it is still the recorded format.
+        const r = await host.exec(['qemu-img', 'info', '--output=json', '-U', '--', d.source.file]);
         if (r.code !== 0) throw new Error(`${d.device}: the VM's image ${d.source.file} cannot be opened: ${(r.stderr || r.stdout).trim()}`);
-        const now = probe.code === 0 ? (JSON.parse(probe.stdout) as { format?: string }).format : undefined;
-        if (now !== d.source.format) {
+        const now = JSON.parse(r.stdout) as { format: string; 'virtual-size': number };
+        if (now.format !== d.source.format) {
           // Converted since the backup (or a raw disk whose guest wrote an image header): writing the
           // recorded format over it would destroy it, and its checksum would still "verify".
-          throw new Error(`${d.device}: ${d.source.file} is ${now ?? 'unreadable'} now, the archive recorded it as ${d.source.format}; not overwritten (restore as a new image instead)`);
+          throw new Error(`${d.device}: ${d.source.file} is ${now.format} now, the archive recorded it as ${d.source.format}; not overwritten (restore as a new image instead)`);
         }
-        destinations.push({ disk: d, path: d.source.file, format: d.source.format, sizeBytes: (JSON.parse(r.stdout) as { 'virtual-size': number })['virtual-size'] });
+        destinations.push({ disk: d, path: d.source.file, format: d.source.format, sizeBytes: now['virtual-size'] });
       }
     }
     // Whatever the VM list says: an image some QEMU holds open is in use.
