@@ -303,12 +303,18 @@ async function commandBackup(v: Values, render: Renderer, log: Logger): Promise<
   }
 }
 
-async function commandVerify(v: Values, log: Logger): Promise<number> {
+/** `--archive`: required, and an absolute path on the host. */
+function archiveArg(v: Values): string {
   if (!v.archive) throw new UsageError('--archive PATH is required (the archive folder on the host)');
   if (!v.archive.startsWith('/')) throw new UsageError(`--archive must be an absolute path on the host, not "${v.archive}"`);
+  return v.archive;
+}
+
+async function commandVerify(v: Values, log: Logger): Promise<number> {
+  const archive = archiveArg(v);
   const host = await connectHost(hostArgs(v), log);
   try {
-    const report = await verifyArchive(host, v.archive, (d) => {
+    const report = await verifyArchive(host, archive, (d) => {
       if (v.json) process.stdout.write(`${JSON.stringify({ type: 'disk', ...d })}\n`);
       else process.stdout.write(`${d.device}\t${d.ok ? 'ok' : 'FAILED'}\t${d.file}${[...d.problems, ...d.notes].map((p) => `\n  ${p}`).join('')}\n`);
     });
@@ -324,8 +330,7 @@ async function commandVerify(v: Values, log: Logger): Promise<number> {
 }
 
 async function commandRestore(v: Values, render: Renderer, log: Logger): Promise<number> {
-  if (!v.archive) throw new UsageError('--archive PATH is required (the archive folder on the host)');
-  if (!v.archive.startsWith('/')) throw new UsageError(`--archive must be an absolute path on the host, not "${v.archive}"`);
+  const archive = archiveArg(v);
   if (v.vm && v.to) throw new UsageError('--to (new images) and --vm (into an existing VM) exclude each other');
   if (!v.vm && !v.to) throw new UsageError('give --to STORAGE for new images, or --vm ID|NAME --disk DEVICE --yes to overwrite a stopped VM\'s disk');
   if (v.vm && !(v.disk?.length)) throw new UsageError('restoring into a VM needs --disk DEVICE for each disk to overwrite');
@@ -342,7 +347,7 @@ async function commandRestore(v: Values, render: Renderer, log: Logger): Promise
       if (e.type === 'result' && e.ok) success = e;
       else render.event(e);
     };
-    const common = { host, archiveDir: v.archive.replace(/\/+$/, ''), disks: v.disk ?? [], emit, signal: controller.signal };
+    const common = { host, archiveDir: archive.replace(/\/+$/, ''), disks: v.disk ?? [], emit, signal: controller.signal };
     if (v.vm) {
       await restoreIntoVm({ ...common, driver, vm: v.vm, yes: v.yes ?? false });
       if (success) render.event(success);
