@@ -56,6 +56,8 @@ export interface LabVm {
   name: string;
   pid: number;
   qmpSocket: string;
+  /** The second monitor, if the spec asked for one (`probeMonitor`). */
+  probeSocket?: string;
   /** The guest-agent socket, if the spec asked for one. */
   qgaSocket?: string;
   dir: string;
@@ -128,7 +130,8 @@ export async function startVm(spec: VmSpec, options: StartVmOptions = {}): Promi
     if (!ownDir) await mkdir(dir);
     const qmpSocket = join(dir, `${spec.name}.qmp`);
     const qgaSocket = spec.guestAgent ? join(dir, `${spec.name}.qga`) : null;
-    for (const socket of [qmpSocket, qgaSocket]) {
+    const probeSocket = spec.probeMonitor ? join(dir, `${spec.name}.probe.qmp`) : null;
+    for (const socket of [qmpSocket, qgaSocket, probeSocket]) {
       if (socket !== null && Buffer.byteLength(socket) > MAX_SOCKET_PATH) {
         throw new Error(`lab: socket path too long for a UNIX socket (${socket}); set TMPDIR to a shorter dir`);
       }
@@ -155,6 +158,7 @@ export async function startVm(spec: VmSpec, options: StartVmOptions = {}): Promi
     const args = buildQemuArgs(spec, {
       qmpSocket,
       qgaSocket,
+      probeSocket,
       pidFile: join(dir, `${spec.name}.pid`),
       disks,
       ovmfCode: hasEfivars ? requireFile(OVMF_CODE, 'ovmf') : null,
@@ -177,6 +181,7 @@ export async function startVm(spec: VmSpec, options: StartVmOptions = {}): Promi
       pid: started.pid,
       qmpSocket,
       ...(qgaSocket !== null ? { qgaSocket } : {}),
+      ...(probeSocket !== null ? { probeSocket } : {}),
       dir,
       logPath,
       qemuVersion,

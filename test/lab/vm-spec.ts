@@ -60,6 +60,12 @@ export interface VmSpec {
   guestAgent?: boolean;
   /** Start with `-S`: run state `prelaunch` until someone sends `cont`. */
   paused?: boolean;
+  /**
+   * A second QMP monitor (`<name>.probe.qmp`) for the test's own guest I/O, so timing guest
+   * writes never holds the monitor the app under test uses. (Commands of all monitors still run
+   * one at a time in QEMU's main loop.)
+   */
+  probeMonitor?: boolean;
   /** Escape hatch for devices the spec does not model; appended to the command line. */
   extraArgs?: string[];
 }
@@ -140,6 +146,7 @@ export function qemuOptValue(value: string): string {
 
 export interface QemuLayout {
   qmpSocket: string;
+  probeSocket: string | null;
   qgaSocket: string | null;
   pidFile: string;
   disks: LabDisk[];
@@ -163,6 +170,7 @@ export function buildQemuArgs(spec: VmSpec, layout: QemuLayout): string[] {
     '-pidfile', layout.pidFile,
     '-qmp', `unix:${o(layout.qmpSocket)},server=on,wait=off`,
   );
+  if (layout.probeSocket !== null) args.push('-qmp', `unix:${o(layout.probeSocket)},server=on,wait=off`);
   if (spec.paused) args.push('-S');
 
   const efivars = layout.disks.find((d) => d.bus === 'efivars');

@@ -166,7 +166,7 @@ describe('parseQemuCmdline', () => {
   it('reads the lab\'s own command line (test/lab/vm-spec.ts)', () => {
     const args = buildQemuArgs(
       { name: 'lab1', disks: [], guestAgent: true, paused: true },
-      { qmpSocket: '/tmp/lab,1/lab1.qmp', qgaSocket: '/tmp/lab,1/lab1.qga', pidFile: '/tmp/lab,1/lab1.pid', disks: [], ovmfCode: null, dataDirs: [] },
+      { qmpSocket: '/tmp/lab,1/lab1.qmp', qgaSocket: '/tmp/lab,1/lab1.qga', probeSocket: null, pidFile: '/tmp/lab,1/lab1.pid', disks: [], ovmfCode: null, dataDirs: [] },
     );
     expect(parseQemuCmdline(['qemu-system-x86_64', ...args], { fallbackName: 'x' })).toEqual({
       name: 'lab1',
