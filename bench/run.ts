@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     node: process.version,
     qemuVersion,
     durationS: Math.round((Date.now() - started) / 1000),
-    guestImpact: impact ? { ...impact.cases, ratios: impact.ratios, targetBytesPerSecond: impact.targetBytesPerSecond, samplesPerCase: impact.samplesPerCase } : null,
+    guestImpact: impact ? { ...impact.cases, ratios: impact.ratios, copySpeedRatio: impact.copySpeedRatio, targetBytesPerSecond: impact.targetBytesPerSecond, samplesPerCase: impact.samplesPerCase } : null,
     throughputRatio: throughput?.throughputRatio ?? null,
     throughput,
     setupMs: overhead?.setupMs ?? null,

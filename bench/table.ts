@@ -3,7 +3,11 @@ interface Result {
   date: string;
   machine: string;
   qemuVersion: string;
-  guestImpact: (Record<'noBackup' | 'noFleecing' | 'fleecingQcow2' | 'fleecingRaw', { p50Ms: number; p99Ms: number }> & { ratios: Record<string, { p50: number; p99: number }>; targetBytesPerSecond: number }) | null;
+  guestImpact: (Record<'noBackup' | 'noFleecing' | 'fleecingQcow2' | 'fleecingRaw', { p50Ms: number; p99Ms: number; bySize?: Record<string, { p50Ms: number; p99Ms: number }> }> & {
+    ratios: Record<string, { p50: number; p99: number; p99BySize?: Record<string, number> }>;
+    copySpeedRatio?: Record<string, number>;
+    targetBytesPerSecond: number;
+  }) | null;
   throughput: { shearMs: number; convertMs: number; throughputRatio: number; copyMs: number; copyRatio: number; checksumMs?: number } | null;
   overhead: { setupMs: { disks1: number; disks8: number }; teardownMs: { disks1: number; disks8: number }; pauseMs: { disks1: number; disks8: number; p99: number }; sshChannels: { disks1: number; disks8: number }; qmpSessions: { disks1: number; disks8: number } } | null;
   sparse: { sparseMs: number; smallMs: number; sparseBytes: number; smallBytes: number; sparseTimeRatio: number; sparseSizeRatio: number; checksumSparseMs?: number; checksumSmallMs?: number } | null;
@@ -15,13 +19,21 @@ export function renderTable(r: Result): string {
   const rows: string[][] = [];
   const g = r.guestImpact;
   if (g) {
-    const limit = `${g.targetBytesPerSecond / 1024 / 1024} MiB/s target`;
+    const limit = `${g.targetBytesPerSecond / 1024 / 1024} MiB/s target folder`;
     for (const name of ['noBackup', 'noFleecing', 'fleecingQcow2', 'fleecingRaw'] as const) {
       const ratio = g.ratios[name] ?? { p50: 1, p99: 1 };
       const fleeced = name.startsWith('fleecing');
-      rows.push([`guest write, ${name} (${limit})`, `p50 ${g[name].p50Ms} ms, p99 ${g[name].p99Ms} ms`, `×${ratio.p50} / ×${ratio.p99}`,
+      // The target holds for each write size on its own (64 KiB and 1 MiB), when the run measured them apart.
+      const bySize = Object.entries(ratio.p99BySize ?? {});
+      const worstP99 = Math.max(ratio.p99, ...bySize.map(([, r]) => r));
+      const sizes = Object.entries(g[name].bySize ?? {}).map(([size, s]) => `${size} p99 ${s.p99Ms} ms`).join(', ');
+      rows.push([`guest write, ${name} (${limit})`, `p50 ${g[name].p50Ms} ms, p99 ${g[name].p99Ms} ms${sizes ? ` (${sizes})` : ''}`,
+        `×${ratio.p50} / ×${ratio.p99}${bySize.length > 0 ? ` (${bySize.map(([size, r]) => `${size} ×${r}`).join(', ')})` : ''}`,
         fleeced ? 'p99 ≤ ×1.5' : name === 'noFleecing' ? 'shows the stall' : '—',
-        fleeced ? verdict(ratio.p99 <= 1.5) : name === 'noFleecing' ? verdict(ratio.p99 > 1.5) : '—']);
+        fleeced ? verdict(worstP99 <= 1.5) : name === 'noFleecing' ? verdict(ratio.p99 > 1.5) : '—']);
+    }
+    for (const [name, r] of Object.entries(g.copySpeedRatio ?? {})) {
+      rows.push([`… copy speed vs the target's, ${name}`, `×${r}`, '', name.startsWith('fleecing') ? '≥ ×0.8' : '—', name.startsWith('fleecing') ? verdict(r >= 0.8) : '—']);
     }
   }
   if (r.throughput) {

@@ -213,6 +213,9 @@ describe('QMP through the SSH tunnel', () => {
       onCbwError: true,
       qomSetDrive: true,
       fleecing: true,
+      // Debian's builds of both link liburing; x-perf arrived in 6.0.
+      ioUring: true,
+      backupMaxWorkers: true,
     });
     const v = version.qemu;
     expect(caps.discardSource).toBe(v.major > 9 || (v.major === 9 && v.minor >= 1));

@@ -3,6 +3,7 @@ import type { QemuCapabilities } from '../qmp/capabilities.js';
 import { blockGraph, fileChildOf, setThrottleChild } from '../qmp/block-graph.js';
 import type { QmpClient } from '../qmp/client.js';
 import type { JobInfo, NamedBlockNode } from '../qmp/types.js';
+import type { TargetAio } from './target-io.js';
 
 /**
  * The block-graph operations of fleecing (../shared/FLEECING.md), one QMP
@@ -36,8 +37,12 @@ export async function addReadOnlyNode(qmp: QmpClient, o: { node: string; path: s
   });
 }
 
-export async function addTargetNode(qmp: QmpClient, o: { node: string; path: string }): Promise<void> {
-  await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': o.node, file: { driver: 'file', filename: o.path } });
+/**
+ * The archive image the job writes. `aio` says how QEMU submits the writes: with `threads` they
+ * take workers of the thread pool the guest's own disk I/O needs too (target-io.ts).
+ */
+export async function addTargetNode(qmp: QmpClient, o: { node: string; path: string; aio: TargetAio }): Promise<void> {
+  await qmp.execute('blockdev-add', { driver: 'qcow2', 'node-name': o.node, file: { driver: 'file', filename: o.path, aio: o.aio } });
 }
 
 export async function deleteNode(qmp: QmpClient, node: string): Promise<void> {
@@ -117,6 +122,8 @@ export interface BackupJobSpec {
   /** Bytes per second; 0 = unlimited. */
   speed: number;
   discardSource: boolean;
+  /** Requests the job keeps in flight (`x-perf.max-workers`); null leaves QEMU's default (64). */
+  maxWorkers: number | null;
 }
 
 /** Starts every job in one transaction: they all begin at the same instant. */
@@ -132,6 +139,7 @@ export async function startBackupJobs(qmp: QmpClient, jobs: BackupJobSpec[]): Pr
         'auto-dismiss': false,
         ...(j.speed > 0 ? { speed: j.speed } : {}),
         ...(j.discardSource ? { 'discard-source': true } : {}),
+        ...(j.maxWorkers !== null ? { 'x-perf': { 'max-workers': j.maxWorkers } } : {}),
       },
     })),
   });

@@ -35,6 +35,8 @@ import { BackupCancelledError, BackupFailedError } from './errors.js';
 import { checkRunState } from './run-state.js';
 import { blockGraph, fileChildOf, setThrottleChild } from '../qmp/block-graph.js';
 import { outcomeUnknown } from '../ssh/exec.js';
+import type { QmpCommandError } from '../qmp/client.js';
+import { BACKUP_MAX_WORKERS, isIoUringRefusal, targetAio } from './target-io.js';
 
 export { BackupCancelledError, BackupFailedError };
 
@@ -181,7 +183,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       d.disk.device);
     }
 
-    await step('preflight', () => preflight(host, vm, thePlan, fleecing?.storage ?? null, o.targetDir, warn));
+    const { targetFsType } = await step('preflight', () => preflight(host, vm, thePlan, fleecing?.storage ?? null, o.targetDir, warn));
 
     journal = new RunJournal(host, {
       formatVersion: 1,
@@ -269,6 +271,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
 
     const lq = lease;
     let baseline = new Map<string, WriteCounters>();
+    let aio = targetAio(caps, targetFsType);
     await step('attach', async () => {
       const qmp = await lq.get();
       for (const [node, v] of readOnly) {
@@ -283,8 +286,19 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
           await addFleeceNode(qmp, { node: d.fleece.node, path: image.path, format: d.fleece.format, blockDevice: image.blockDevice, sizeBytes: d.disk.sizeBytes });
         }
         removeNodeOnUndo(d.targetNode);
-        await addTargetNode(qmp, { node: d.targetNode, path: `${thePlan.partialDir}/${d.targetFile}` });
+        const path = `${thePlan.partialDir}/${d.targetFile}`;
+        try {
+          await addTargetNode(qmp, { node: d.targetNode, path, aio });
+        } catch (err) {
+          if (aio !== 'io_uring' || !isIoUringRefusal(err)) throw err;
+          log('info', `QEMU cannot use io_uring on ${host.label} (${(err as QmpCommandError).desc}); the archive is written through QEMU's thread pool`);
+          aio = 'threads';
+          await addTargetNode(qmp, { node: d.targetNode, path, aio });
+        }
       }
+      log('info', aio === 'io_uring'
+        ? 'archive writes go through io_uring: a slow target cannot hold up the guest\'s I/O'
+        : `archive writes go through QEMU's thread pool${targetFsType ? ` (${targetFsType})` : ''}; each job keeps at most ${BACKUP_MAX_WORKERS} writes in flight so the guest's I/O finds free workers`);
       // The guest's write latency before the backup touches anything (since the VM started).
       baseline = await sampleWriteCounters(qmp, vm.disks);
       // A fleecing or target node smaller than its disk would abort the VM on the first write past its end.
@@ -385,6 +399,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
           target: d.targetNode,
           speed: o.bwlimit ?? 0,
           discardSource: Boolean(d.fleece) && caps.discardSource,
+          maxWorkers: caps.backupMaxWorkers ? BACKUP_MAX_WORKERS : null,
         })));
         if (pause) await qmp.execute('cont');
       } catch (err) {
@@ -543,13 +558,13 @@ async function preflight(
   storage: Storage | null,
   targetDir: string,
   warn: (m: string) => void,
-): Promise<void> {
+): Promise<{ targetFsType: string | null }> {
   const fleeced = plan.disks.filter((d) => d.fleece);
   const fleecingStorage = storage && fleeced.length > 0 ? storage : null;
   // All questions at once (one SSH channel).
   const [free, dfOut, python] = await Promise.all([
     fleecingStorage ? fleecingStorage.freeBytes(host) : Promise.resolve(null),
-    host.execChecked(['df', '-B1', '--output=avail', '--', targetDir]).catch((err: unknown) => {
+    host.execChecked(['df', '-B1', '--output=avail,fstype', '--', targetDir]).catch((err: unknown) => {
       throw new Error(`target ${targetDir} is not usable on ${host.label}: ${(err as Error).message}`);
     }),
     // Presence only (a shell builtin, no interpreter start-up inside the setup time).
@@ -567,9 +582,12 @@ async function preflight(
       warn(msg);
     }
   }
-  const targetFree = Number(dfOut.stdout.trim().split('\n').pop());
+  // `df --output=avail,fstype`: a header, then e.g. "  52613349376 nfs4".
+  const [availText, fsType] = (dfOut.stdout.trim().split('\n').pop() ?? '').trim().split(/\s+/);
+  const targetFree = Number(availText);
   const total = vm.disks.reduce((s, d) => s + d.sizeBytes, 0);
   if (Number.isFinite(targetFree) && targetFree < total) {
     warn(`target ${targetDir} has ${targetFree} bytes free and the disks are ${total} bytes (only data is stored; this may still fit)`);
   }
+  return { targetFsType: fsType || null };
 }

@@ -16,6 +16,10 @@ export interface QemuCapabilities {
   onCbwError: boolean;
   /** blockdev-backup `discard-source`: copied areas are dropped from the fleecing image. */
   discardSource: boolean;
+  /** blockdev-backup `x-perf.max-workers`: how many requests the job keeps in flight (QEMU's default is 64). */
+  backupMaxWorkers: boolean;
+  /** The `file` driver takes `aio: io_uring` (QEMU built with liburing; the host kernel may still refuse it). */
+  ioUring: boolean;
   /**
    * Changing a running device's `drive` with qom-set. The schema cannot show a
    * property's runtime writability; it arrived (QEMU 6.0) before copy-before-write
@@ -50,6 +54,18 @@ class Schema {
   variantType(unionName: string | undefined, caseName: string): string | undefined {
     return this.type(unionName)?.variants?.find((v) => v.case === caseName)?.type;
   }
+
+  /** The type of one member of an object type. */
+  memberType(typeName: string | undefined, member: string): string | undefined {
+    return this.type(typeName)?.members?.find((m) => m.name === member)?.type;
+  }
+
+  /** Values of an enum type (QEMU 7.x lists them in `values`; later versions also as `members`). */
+  enumValues(typeName: string | undefined): string[] {
+    const t = this.type(typeName);
+    if (t?.['meta-type'] !== 'enum') return [];
+    return t.values ?? (t.members ?? []).map((m) => m.name);
+  }
 }
 
 export function capabilitiesFromSchema(entries: SchemaInfo[]): QemuCapabilities {
@@ -65,6 +81,10 @@ export function capabilitiesFromSchema(entries: SchemaInfo[]): QemuCapabilities 
   const cbwTimeout = cbwMembers.includes('cbw-timeout');
   const onCbwError = cbwMembers.includes('on-cbw-error');
   const discardSource = backupArgs.includes('discard-source');
+  const backupPerfType = schema.memberType(schema.command('blockdev-backup')?.['arg-type'], 'x-perf');
+  const backupMaxWorkers = schema.members(backupPerfType).includes('max-workers');
+  const fileAioType = schema.memberType(schema.variantType(blockdevAddArgs, 'file'), 'aio');
+  const ioUring = schema.enumValues(fileAioType).includes('io_uring');
   const qomSetDrive = schema.command('qom-set') !== undefined && copyBeforeWrite;
   return {
     blockdevBackup,
@@ -73,6 +93,8 @@ export function capabilitiesFromSchema(entries: SchemaInfo[]): QemuCapabilities 
     cbwTimeout,
     onCbwError,
     discardSource,
+    backupMaxWorkers,
+    ioUring,
     qomSetDrive,
     // Without on-cbw-error the filter would fail guest writes when the fleecing image fails: never fleece then.
     fleecing: blockdevBackup && copyBeforeWrite && snapshotAccess && qomSetDrive && onCbwError,
