@@ -1,10 +1,17 @@
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BackupFailedError, runBackup } from '../../electron/engine/backup/run-backup.js';
+import type { SshHostSession } from '../../electron/engine/hosts/host-session.js';
+import { cleanupLeftovers } from '../../electron/engine/leftovers/cleanup.js';
+import { scanLeftovers } from '../../electron/engine/leftovers/scan.js';
+import { parseStorageSpec } from '../../electron/engine/storage/storage.js';
 import { percentile } from '../../bench/stats.js';
 import { guestRead, guestWrite } from '../lab/guest-io.js';
 import { startLabHost, type LabHost } from '../lab/lab-host.js';
 import { mountSlowFolder, type SlowFolder } from '../lab/slow-folder.js';
 import { copyStepMs, timeGuestWrites, writesOnProgress, type TimedWrite, type WriteTime } from '../lab/write-timing.js';
-import { expectPristine, fleeceFiles, labFolder, MiB, readManifest, snapshotState } from '../support/backup-harness.js';
+import { eventLog, expectPristine, findVm, fleeceFiles, labFolder, labSession, MiB, readManifest, snapshotState } from '../support/backup-harness.js';
 import { labCli, runShear, type CliRun } from '../support/cli-runner.js';
 
 /**
@@ -116,4 +123,128 @@ describe('a really slow backup target', () => {
       await expectPristine(vm, before);
     }, 180_000);
   }
+});
+
+describe('a target that stops answering or fails', () => {
+  let host: SshHostSession;
+  let journalDir: string;
+  beforeAll(async () => {
+    host = await labSession(lab);
+    journalDir = labFolder(lab, 'journal');
+  });
+  afterAll(async () => {
+    host?.close();
+    await slow?.set({ mode: 'normal', bytesPerSecond: RATE });
+  });
+
+  /** A guest write through the probe monitor that must finish well before a stuck target would let it. */
+  const guestStillFast = async (pattern: number) => {
+    const [t] = await timeGuestWrites(lab.vm('nas'), [{ disk: 'vd0', offset: 2 * MiB, length: 64 * 1024, pattern }]);
+    expect(t?.ms, 'a guest write while the target is stuck').toBeLessThan(Math.max(SLOW_MS, 2 * worst(baseline)));
+  };
+  let baseline: WriteTime[];
+
+  it('fails the backup when the target stalls, and the guest never waits for it', async () => {
+    baseline = await timeGuestWrites(lab.vm('nas'), writePlan(0x71).slice(0, 4));
+    const vm = lab.vm('nas');
+    const before = await snapshotState(vm);
+    const fleeceDir = labFolder(lab, 'fleece-stall');
+    const { events, emit, firstProgress } = eventLog();
+    const run = runBackup({
+      host, vm: await findVm(host, 'nas'), targetDir: slow.path,
+      fleecing: { storage: parseStorageSpec(`dir:${fleeceDir}`), format: 'auto' },
+      emit, toolVersion: 'test', journalDir, pollIntervalMs: 200,
+      // Shortened from 10 min and 60 s: the test is about what happens, not when.
+      stallTimeoutMs: 3_000, jobEndTimeoutMs: 2_000,
+    });
+    const outcome = run.then(() => null, (e: unknown) => e);
+    await Promise.race([firstProgress, outcome]);
+    await slow.set({ mode: 'stall' });
+    const err = await outcome;
+    expect(err).toBeInstanceOf(BackupFailedError);
+    expect((err as Error).message).toMatch(/no backup job made progress for \d+ s: the target stopped accepting writes/);
+    // The jobs cannot end while their writes hang: their disks stay on the copy-before-write
+    // filter (moving them would drain the jobs and hang QEMU's main loop), and the guest goes on.
+    const warnings = events.filter((e) => e.type === 'warning').map((e) => (e as { message: string }).message);
+    expect(warnings.some((w) => /has not ended .* stays as it is/.test(w)), warnings.join('\n')).toBe(true);
+    expect(warnings.some((w) => /unfinished archive .* stays until its jobs end/.test(w)), warnings.join('\n')).toBe(true);
+    await guestStillFast(0x72);
+    expect((await vm.qmp((q) => q.execute('query-status'))).status).toBe('running');
+
+    // The target answers again: the jobs end by themselves, and cleanup removes every trace.
+    await slow.set({ mode: 'normal', bytesPerSecond: 0 });
+    await vm.qmp(async (q) => {
+      for (;;) {
+        const jobs = (await q.execute('query-jobs')).filter((j) => j.id.startsWith('shear-'));
+        if (jobs.every((j) => j.status === 'concluded')) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    });
+    const scope = { journalDir, storages: [parseStorageSpec(`dir:${fleeceDir}`)] };
+    const scan = await scanLeftovers(host, scope);
+    const report = await cleanupLeftovers(host, { ...scope, ids: scan.items.filter((i) => i.class === 'orphaned').map((i) => i.id) });
+    expect(report.failed).toEqual([]);
+    expect(fleeceFiles(fleeceDir)).toEqual([]);
+    expect(readdirSync(join(slow.path, 'nas')).filter((f) => f.endsWith('.partial'))).toEqual([]);
+    expect(readdirSync(journalDir).filter((f) => f.endsWith('.json'))).toEqual([]);
+    await expectPristine(vm, before);
+  }, 120_000);
+
+  it('fails the backup cleanly when the target fails writes (EIO), the guest untouched', async () => {
+    await slow.set({ mode: 'normal', bytesPerSecond: RATE });
+    const vm = lab.vm('nas');
+    const before = await snapshotState(vm);
+    const fleeceDir = labFolder(lab, 'fleece-eio');
+    const { emit, firstProgress } = eventLog();
+    const run = runBackup({
+      host, vm: await findVm(host, 'nas'), targetDir: slow.path,
+      fleecing: { storage: parseStorageSpec(`dir:${fleeceDir}`), format: 'auto' },
+      emit, toolVersion: 'test', journalDir, pollIntervalMs: 200,
+    });
+    const outcome = run.then(() => null, (e: unknown) => e);
+    await Promise.race([firstProgress, outcome]);
+    await slow.set({ mode: 'eio' });
+    await guestStillFast(0x73);
+    const err = await outcome;
+    expect(err).toBeInstanceOf(BackupFailedError);
+    expect((err as Error).message).toMatch(/backup job failed: .*(Input\/output error|I\/O error)/i);
+    expect((err as BackupFailedError).cleanupFailures).toEqual([]);
+    await slow.set({ mode: 'normal' });
+    expect(fleeceFiles(fleeceDir)).toEqual([]);
+    const vmDir = join(slow.path, 'nas');
+    expect(readdirSync(vmDir).filter((f) => f.endsWith('.partial'))).toEqual([]);
+    expect(readdirSync(journalDir).filter((f) => f.endsWith('.json'))).toEqual([]);
+    await expectPristine(vm, before);
+  }, 120_000);
+
+  it("keeps monitoring the jobs while QEMU's main loop is busy for longer than a monitor command usually takes", async () => {
+    await slow.set({ mode: 'normal', bytesPerSecond: RATE });
+    const vm = lab.vm('nas');
+    const warnings: string[] = [];
+    let blocked: Promise<WriteTime[]> | null = null;
+    const run = await shear(
+      ['backup', ...hostArgs(), '--vm', 'nas', '--target', `dir:${slow.path}`, '--no-fleecing', '--json'],
+      (line) => {
+        if (line.type === 'log' && line.level === 'warn') warnings.push(String(line.message));
+        if (line.type !== 'progress' || blocked) return;
+        // Without fleecing a guest write into an area not copied yet waits for the target; the
+        // lab's write waits inside QEMU's main loop, where every monitor command runs, so
+        // Shear's polls wait behind it for as long as the target is stuck.
+        blocked = (async () => {
+          await slow.set({ mode: 'stall' });
+          const write = timeGuestWrites(vm, [{ disk: 'scsi0', offset: DISK - MiB, length: 64 * 1024, pattern: 0x74 }]);
+          const t0 = Date.now();
+          // Longer than the 10 s Shear used to give a poll.
+          while (Date.now() - t0 < 15_000) await new Promise((r) => setTimeout(r, 250));
+          await slow.set({ mode: 'normal', bytesPerSecond: 0 });
+          return write;
+        })();
+      },
+    );
+    const [write] = await (blocked as unknown as Promise<WriteTime[]>);
+    expect(write?.ms, 'the guest write that held the main loop').toBeGreaterThan(10_000);
+    expect(run.code, run.stdout.slice(-2000)).toBe(0);
+    expect(warnings.filter((w) => /polling the backup jobs failed/.test(w))).toEqual([]);
+    await slow.set({ bytesPerSecond: RATE });
+  }, 180_000);
 });

@@ -145,8 +145,21 @@ export async function startBackupJobs(qmp: QmpClient, jobs: BackupJobSpec[]): Pr
   });
 }
 
-export async function queryJobs(qmp: QmpClient): Promise<JobInfo[]> {
-  return qmp.execute('query-jobs');
+export async function queryJobs(qmp: QmpClient, options: { timeoutMs?: number } = {}): Promise<JobInfo[]> {
+  return qmp.execute('query-jobs', undefined, options);
+}
+
+/**
+ * Refuses while a job is still in QEMU. A job that cannot end waits for writes its target does
+ * not complete (a NAS that stopped answering). Moving a device off its copy-before-write filter
+ * then would drain that job from QEMU's main loop, and the main loop (and with it the guest)
+ * would hang until the target answers. The filter itself is harmless to the guest, so it stays.
+ */
+export async function assertJobGone(qmp: QmpClient, job: string | ((id: string) => boolean), what: string): Promise<void> {
+  const found = (await queryJobs(qmp)).find((j) => (typeof job === 'string' ? j.id === job : job(j.id)));
+  if (!found) return;
+  const jobId = found.id;
+  throw new Error(`job ${jobId} has not ended (${found.status}: its target is not completing writes); ${what} stays as it is, which the guest does not notice. Run \`shear cleanup\` once the target answers again`);
 }
 
 /** Cancels a job if it still runs and waits until it concluded, then dismisses it. */

@@ -15,11 +15,30 @@ export interface MonitorOptions {
   log: (level: 'debug' | 'info' | 'warn' | 'error', message: string, disk?: string) => void;
   /** Consecutive failed polls (connection up) before giving up. */
   maxFailures?: number;
+  /** No job moved for this long: the target stopped accepting writes, and the run fails (default 10 min). */
+  stallTimeoutMs?: number;
   /** Sample the guest's write latency per disk on every poll (same QMP session). */
   latency?: { disks: DiskRef[]; baseline: Map<string, WriteCounters>; onLatency: (disk: string, nowUs: number, beforeUs: number | null) => void };
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * How long a poll waits for QEMU. The monitor answers at once (its I/O thread), but commands of
+ * every monitor run one at a time in QEMU's main loop: while another client's command waits for
+ * I/O (an HMP `qemu-io` in the lab; a `query-block` that stats a file on a slow NFS share, or the
+ * host's own tools, in the field), `qmp_capabilities` and `query-jobs` wait behind it. That is a
+ * busy QEMU, not a lost one: ten seconds were not enough with a slow target.
+ */
+export const POLL_REPLY_TIMEOUT_MS = 60_000;
+export const DEFAULT_STALL_TIMEOUT_MS = 10 * 60_000;
+
+export class TargetStalledError extends Error {
+  constructor(seconds: number) {
+    super(`no backup job made progress for ${seconds} s: the target stopped accepting writes (a NAS or share that no longer answers?)`);
+    this.name = 'TargetStalledError';
+  }
+}
 
 /** The QMP socket vanished: QEMU is gone, and so are its jobs. */
 function qemuGone(err: unknown): boolean {
@@ -34,7 +53,9 @@ function qemuGone(err: unknown): boolean {
  */
 export async function monitorJobs(o: MonitorOptions): Promise<void> {
   const maxFailures = o.maxFailures ?? 20;
+  const stallTimeoutMs = o.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS;
   let failures = 0;
+  let movedAt = Date.now();
   const lastReported = new Map<string, number>();
   let previous: Map<string, WriteCounters> | null = null;
   for (;;) {
@@ -42,10 +63,11 @@ export async function monitorJobs(o: MonitorOptions): Promise<void> {
     let jobs;
     let counters: Map<string, WriteCounters> | null = null;
     try {
+      const timeoutMs = POLL_REPLY_TIMEOUT_MS;
       ({ jobs, counters } = await withQmp(o.host.qmp, o.socket, async (q) => ({
-        jobs: await queryJobs(q),
-        counters: o.latency ? await sampleWriteCounters(q, o.latency.disks) : null,
-      })));
+        jobs: await queryJobs(q, { timeoutMs }),
+        counters: o.latency ? await sampleWriteCounters(q, o.latency.disks, { timeoutMs }) : null,
+      }), { greetingTimeoutMs: timeoutMs, capabilitiesTimeoutMs: timeoutMs }));
       failures = 0;
     } catch (err) {
       if (qemuGone(err)) throw new Error(`QEMU ended during the backup (its monitor ${o.socket} is gone); the jobs ended with it`);
@@ -72,6 +94,7 @@ export async function monitorJobs(o: MonitorOptions): Promise<void> {
       }
       if (lastReported.get(jobId) !== job['current-progress']) {
         lastReported.set(jobId, job['current-progress']);
+        movedAt = Date.now();
         o.onProgress(disk, job['current-progress'], job['total-progress']);
       }
       if (job.status !== 'concluded') allDone = false;
@@ -82,6 +105,7 @@ export async function monitorJobs(o: MonitorOptions): Promise<void> {
       throw new Error(`backup job failed: ${errors.join('; ')}`);
     }
     if (allDone) return;
+    if (Date.now() - movedAt > stallTimeoutMs) throw new TargetStalledError(Math.round((Date.now() - movedAt) / 1000));
     await sleep(o.intervalMs);
   }
 }

@@ -12,6 +12,7 @@ import {
   addReadOnlyNode,
   addSnapshotAccess,
   addTargetNode,
+  assertJobGone,
   cancelAndDismissJob,
   deleteNodeIfPresent,
   deviceDrive,
@@ -53,6 +54,10 @@ export interface BackupOptions {
   toolVersion: string;
   journalDir?: string;
   pollIntervalMs?: number;
+  /** No job progress for this long fails the run (default: monitor.ts, 10 min); tests shorten it. */
+  stallTimeoutMs?: number;
+  /** How long the teardown waits for a cancelled job to end (default 60 s); tests shorten it. */
+  jobEndTimeoutMs?: number;
   /** Host-platform specifics: Proxmox takes the VM's backup lock and archives the VM config. */
   platform?: {
     lock?: () => Promise<() => Promise<void>>;
@@ -114,6 +119,8 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
   };
   let journal: RunJournal | null = null;
   let lease: QmpLease | null = null;
+  // Jobs that did not end when cancelled: they still write into the archive (or wait on a stuck target).
+  const jobsLeft = new Set<string>();
   let plan: BackupPlan | null = null;
 
   const step = async <T>(name: string, body: () => Promise<T>): Promise<T> => {
@@ -363,7 +370,11 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
           const f = d.fleece;
           // Each undo goes on the stack before its command: a command that times out may still have happened.
           removeNodeOnUndo(f.cbwNode);
-          undo.push(`put ${d.disk.device} back on ${d.disk.nodeName}`, async () => restoreDevice(await lq.get(), d.disk));
+          undo.push(`put ${d.disk.device} back on ${d.disk.nodeName}`, async () => {
+            const q = await lq.get();
+            await assertJobGone(q, d.jobId, `${d.disk.device}'s copy-before-write filter`);
+            await restoreDevice(q, d.disk);
+          });
           removeNodeOnUndo(f.snapNode);
           sent.push(addCbwFilter(qmp, caps, { node: f.cbwNode, source: d.disk.nodeName, fleece: f.node }));
           // Under a throttle filter the filter goes below it (the guest's I/O limits never slow the
@@ -390,7 +401,12 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
           undo.push(`end job ${d.jobId}`, async ({ ok }) => {
             const q = await lq.get();
             if (ok) await q.execute('job-dismiss', { id: d.jobId });
-            else await cancelAndDismissJob(q, d.jobId);
+            else {
+              await cancelAndDismissJob(q, d.jobId, o.jobEndTimeoutMs).catch((err: unknown) => {
+                jobsLeft.add(d.jobId);
+                throw err;
+              });
+            }
           });
         }
         await startBackupJobs(qmp, thePlan.disks.map((d) => ({
@@ -443,6 +459,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
         socket,
         jobs: thePlan.disks.map((d) => ({ jobId: d.jobId, disk: d.disk.device })),
         intervalMs: o.pollIntervalMs ?? 500,
+        ...(o.stallTimeoutMs !== undefined ? { stallTimeoutMs: o.stallTimeoutMs } : {}),
         ...(o.signal ? { signal: o.signal } : {}),
         onProgress: (disk, done, total) => o.emit({ type: 'progress', disk, done, total, time: now() }),
         latency: { disks: vm.disks, baseline, onLatency: (disk, nowUs, beforeUs) => o.emit({ type: 'latency', disk, nowUs, beforeUs, time: now() }) },
@@ -503,7 +520,13 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
     log('error', error.message);
     const report = await undo.unwind({ ok: false }, warn);
     await lease?.close().catch(() => undefined);
-    if (partialDir) {
+    if (partialDir && jobsLeft.size > 0) {
+      // QEMU still has its images open, and on a stuck target even unlinking them waits for the
+      // writes in flight (the file's lock): the folder is left to `shear cleanup`, named in the journal.
+      const dir = partialDir;
+      report.failed.push({ name: `remove ${dir}`, error: `jobs ${[...jobsLeft].join(', ')} still write into it` });
+      warn(`the unfinished archive ${dir} stays until its jobs end; \`shear cleanup\` removes it then`);
+    } else if (partialDir) {
       // Nothing that looks like a good backup may stay behind a failed run.
       const dir = partialDir;
       await host.execChecked(['rm', '-rf', '--', dir], { timeoutMs: 120_000 }).catch((e: unknown) => {

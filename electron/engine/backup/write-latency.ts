@@ -27,8 +27,8 @@ function matches(entry: BlockStats, disk: DiskRef): boolean {
   return qdev === disk.qomPath || `/machine/peripheral/${qdev}` === disk.qomPath;
 }
 
-export async function sampleWriteCounters(qmp: QmpClient, disks: DiskRef[]): Promise<Map<string, WriteCounters>> {
-  const stats = (await qmp.execute('query-blockstats')) as BlockStats[];
+export async function sampleWriteCounters(qmp: QmpClient, disks: DiskRef[], options: { timeoutMs?: number } = {}): Promise<Map<string, WriteCounters>> {
+  const stats = (await qmp.execute('query-blockstats', undefined, options)) as BlockStats[];
   const out = new Map<string, WriteCounters>();
   for (const disk of disks) {
     const entry = stats.find((s) => matches(s, disk));

@@ -1,5 +1,5 @@
 import type { CleanupReport, Leftover } from '../../../shared/model.js';
-import { cancelAndDismissJob, deleteNode, isMissingNodeError, setDeviceDrive } from '../backup/graph.js';
+import { assertJobGone, cancelAndDismissJob, deleteNode, isMissingNodeError, setDeviceDrive } from '../backup/graph.js';
 import type { HostSession } from '../hosts/host-session.js';
 import { blockGraph, fileChildOf, setThrottleChild, throttleFilterOf } from '../qmp/block-graph.js';
 import { QmpLease } from '../qmp/lease.js';
@@ -131,6 +131,9 @@ export async function cleanupLeftovers(host: HostSession, o: CleanupOptions): Pr
   return report;
 }
 
+/** A job of a Shear run: while one is still in the VM, its filters stay (graph.ts, assertJobGone). */
+const isShearJob = (id: string) => id.startsWith('shear-');
+
 async function cleanVm(
   host: HostSession,
   t: VmTraces,
@@ -151,6 +154,7 @@ async function cleanVm(
       const throttleNode = item.id.slice(`${THROTTLED_FILTER}:${t.vm.id}:`.length);
       await attempt(item, async () => {
         const qmp = await lease.get();
+        await assertJobGone(qmp, isShearJob, `throttle filter ${throttleNode}`);
         const [graph, nodes] = await Promise.all([blockGraph(qmp), qmp.execute('query-named-block-nodes', { flat: true })]);
         const cbw = fileChildOf(graph, throttleNode);
         if (!cbw?.startsWith('shear-')) return; // put back in between
@@ -168,6 +172,7 @@ async function cleanVm(
       const filterNode = block?.inserted?.['node-name'] ?? '';
       await attempt(item, async () => {
         const qmp = await lease.get();
+        await assertJobGone(qmp, isShearJob, `device ${device}`);
         const original = await originalNode(qmp, scan, t.vm.id, device, filterNode);
         const qomPath = block?.qdev ? (block.qdev.startsWith('/') ? block.qdev : `/machine/peripheral/${block.qdev}`) : '';
         if (!qomPath) throw new Error(`device ${device} has no QOM path to restore`);

@@ -47,6 +47,8 @@ export interface QmpConnectOptions {
   label: string;
   /** QEMU greets only one client at a time; a busy monitor shows up as a missing greeting. */
   greetingTimeoutMs?: number;
+  /** For `qmp_capabilities`: it waits, like any command, while QEMU's main loop runs another monitor's command. */
+  capabilitiesTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -143,7 +145,7 @@ export class QmpClient {
     const client = new QmpClient(stream, label, greeting, log);
     client.attach(splitter, afterGreeting);
     try {
-      await client.execute('qmp_capabilities');
+      await client.execute('qmp_capabilities', undefined, options.capabilitiesTimeoutMs !== undefined ? { timeoutMs: options.capabilitiesTimeoutMs } : {});
     } catch (err) {
       client.destroy();
       throw err;

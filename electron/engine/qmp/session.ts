@@ -19,13 +19,14 @@ export async function withQmp<T>(
   transport: QmpTransport,
   socketPath: string,
   batch: (qmp: QmpClient) => Promise<T>,
-  options: { greetingTimeoutMs?: number } = {},
+  options: { greetingTimeoutMs?: number; capabilitiesTimeoutMs?: number } = {},
 ): Promise<T> {
   const stream = await transport.openQmpStream(socketPath);
   const qmp = await QmpClient.connect(stream, {
     label: `${transport.label}:${socketPath}`,
     log: transport.log,
     ...(options.greetingTimeoutMs !== undefined ? { greetingTimeoutMs: options.greetingTimeoutMs } : {}),
+    ...(options.capabilitiesTimeoutMs !== undefined ? { capabilitiesTimeoutMs: options.capabilitiesTimeoutMs } : {}),
   });
   try {
     return await batch(qmp);
