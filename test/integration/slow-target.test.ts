@@ -1,4 +1,4 @@
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupFailedError, runBackup } from '../../electron/engine/backup/run-backup.js';
@@ -9,6 +9,8 @@ import { parseStorageSpec } from '../../electron/engine/storage/storage.js';
 import { percentile } from '../../bench/stats.js';
 import { guestRead, guestWrite } from '../lab/guest-io.js';
 import { startLabHost, type LabHost } from '../lab/lab-host.js';
+import { startVm } from '../lab/qemu.js';
+import { MissingToolError, pathExists } from '../lab/tools.js';
 import { mountSlowFolder, type SlowFolder } from '../lab/slow-folder.js';
 import { copyStepMs, timeGuestWrites, writesOnProgress, type TimedWrite, type WriteTime } from '../lab/write-timing.js';
 import { eventLog, expectPristine, findVm, fleeceFiles, labFolder, labSession, MiB, readManifest, snapshotState } from '../support/backup-harness.js';
@@ -171,6 +173,16 @@ describe('a target that stops answering or fails', () => {
     await guestStillFast(0x72);
     expect((await vm.qmp((q) => q.execute('query-status'))).status).toBe('running');
 
+    // Cleanup while the target is still stuck: the same rule, nothing that would drain the jobs.
+    const scope = { journalDir, storages: [parseStorageSpec(`dir:${fleeceDir}`)] };
+    const orphaned = async () => (await scanLeftovers(host, scope)).items.filter((i) => i.class === 'orphaned').map((i) => i.id);
+    const early = await cleanupLeftovers(host, { ...scope, ids: await orphaned(), jobEndTimeoutMs: 2_000 });
+    expect(early.failed.filter((f) => f.id.startsWith('filter:')).map((f) => f.error)).toEqual([
+      expect.stringMatching(/has not ended/), expect.stringMatching(/has not ended/),
+    ]);
+    expect(early.skipped.some((r) => r.id.startsWith('partial-archive:') && /has not ended/.test(r.reason))).toBe(true);
+    await guestStillFast(0x75);
+
     // The target answers again: the jobs end by themselves, and cleanup removes every trace.
     await slow.set({ mode: 'normal', bytesPerSecond: 0 });
     await vm.qmp(async (q) => {
@@ -180,9 +192,7 @@ describe('a target that stops answering or fails', () => {
         await new Promise((r) => setTimeout(r, 100));
       }
     });
-    const scope = { journalDir, storages: [parseStorageSpec(`dir:${fleeceDir}`)] };
-    const scan = await scanLeftovers(host, scope);
-    const report = await cleanupLeftovers(host, { ...scope, ids: scan.items.filter((i) => i.class === 'orphaned').map((i) => i.id) });
+    const report = await cleanupLeftovers(host, { ...scope, ids: await orphaned() });
     expect(report.failed).toEqual([]);
     expect(fleeceFiles(fleeceDir)).toEqual([]);
     expect(readdirSync(join(slow.path, 'nas')).filter((f) => f.endsWith('.partial'))).toEqual([]);
@@ -247,4 +257,33 @@ describe('a target that stops answering or fails', () => {
     expect(warnings.filter((w) => /polling the backup jobs failed/.test(w))).toEqual([]);
     await slow.set({ bytesPerSecond: RATE });
   }, 180_000);
+});
+
+describe('a host whose kernel refuses io_uring', () => {
+  const SYSCTL = '/proc/sys/kernel/io_uring_disabled';
+
+  it('writes the archive through the thread pool with a bounded job, and says so', async () => {
+    if (!(await pathExists(SYSCTL))) throw new MissingToolError(`lab: ${SYSCTL} is missing: this test needs Linux 6.6 or later to turn io_uring off`);
+    // A VM of its own: QEMU sets up its ring once per I/O context and keeps it, so a VM that
+    // already opened an io_uring image would not notice the switch.
+    const vm = await startVm({ name: 'nouring', disks: [{ id: 'vd0', bus: 'virtio', format: 'qcow2', sizeBytes: 8 * MiB }] }, { parentDir: lab.dir });
+    const before = readFileSync(SYSCTL, 'utf8').trim();
+    try {
+      await guestWrite(vm, 'vd0', { offset: 0, length: 8 * MiB, pattern: 0x35 });
+      // 2: io_uring_setup fails for everyone (EPERM), as on hosts that disable it.
+      writeFileSync(SYSCTL, '2');
+      const fleece = labFolder(lab, 'fleece-nouring');
+      const target = labFolder(lab, 'target-nouring');
+      const run = await shear(['backup', ...hostArgs(), '--vm', 'nouring', '--target', `dir:${target}`, '--fleecing-storage', `dir:${fleece}`, '--json']);
+      expect(run.code, run.stdout.slice(-2000)).toBe(0);
+      const messages = run.lines.filter((l) => l.type === 'log').map((l) => String(l.message));
+      expect(messages.some((m) => /cannot use io_uring .*thread pool/.test(m)), messages.join('\n')).toBe(true);
+      expect(messages.some((m) => /each job keeps at most 2 writes in flight/.test(m)), messages.join('\n')).toBe(true);
+      expect(readManifest(String(run.lines.at(-1)?.archive)).disks.map((d) => d.device)).toEqual(['vd0']);
+      expect(fleeceFiles(fleece)).toEqual([]);
+    } finally {
+      writeFileSync(SYSCTL, before);
+      await vm.stop();
+    }
+  }, 120_000);
 });

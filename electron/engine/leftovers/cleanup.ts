@@ -22,6 +22,8 @@ export interface CleanupOptions extends ScanOptions {
   ids: string[];
   /** Unknown-origin items the user explicitly named; everything else unknown is skipped. */
   includeUnknown?: string[];
+  /** How long to wait for a cancelled job to end (default 60 s); tests shorten it. */
+  jobEndTimeoutMs?: number;
 }
 
 const NODE_ORDER = ['snap', 'cbw', 'fl', 'tgt'];
@@ -80,7 +82,7 @@ export async function cleanupLeftovers(host: HostSession, o: CleanupOptions): Pr
   for (const t of scan.vms) {
     const mine = selected.filter((i) => i.vm === t.vm.id && ['job', 'filter', 'node', 'paused-vm'].includes(i.kind));
     if (mine.length === 0) continue;
-    await cleanVm(host, t, mine, scan, attempt);
+    await cleanVm(host, t, mine, scan, attempt, o.jobEndTimeoutMs);
   }
 
   // A Proxmox backup lock goes once the VM's graph is clean: `qm unlock` only if it is still `backup`.
@@ -110,6 +112,12 @@ export async function cleanupLeftovers(host: HostSession, o: CleanupOptions): Pr
   }
 
   for (const item of selected.filter((i) => i.kind === 'partial-archive')) {
+    // A job that did not end still writes into the folder; on a stuck target even unlinking its files waits.
+    const jobLeft = report.failed.some((r) => current.get(r.id)?.kind === 'job' && current.get(r.id)?.runId === item.runId);
+    if (jobLeft) {
+      report.skipped.push({ id: item.id, description: item.description, reason: 'kept: a job of this run has not ended and still writes into it' });
+      continue;
+    }
     await attempt(item, async () => {
       if (!item.path?.endsWith('.partial')) throw new Error('refusing to delete a folder that is not a .partial archive');
       await host.execChecked(['rm', '-rf', '--', item.path]);
@@ -140,11 +148,12 @@ async function cleanVm(
   items: Leftover[],
   scan: ScanResult,
   attempt: (item: Leftover, action: () => Promise<void>) => Promise<void>,
+  jobEndTimeoutMs: number | undefined,
 ): Promise<void> {
   const lease = new QmpLease(host.qmp, t.socket);
   try {
     for (const item of items.filter((i) => i.kind === 'job')) {
-      await attempt(item, async () => cancelAndDismissJob(await lease.get(), item.id.split(':').pop() ?? ''));
+      await attempt(item, async () => cancelAndDismissJob(await lease.get(), item.id.split(':').pop() ?? '', jobEndTimeoutMs));
     }
     const nodes = items.filter((i) => i.kind === 'node').map((i) => ({ item: i, node: i.id.split(':').pop() ?? '' }));
     for (const { item, node } of nodes.filter((n) => suffixRank(n.node) === 0)) {
