@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { capabilitiesFromSchema } from '../../electron/engine/qmp/capabilities.js';
 import { QmpCommandError } from '../../electron/engine/qmp/client.js';
 import type { SchemaInfo } from '../../electron/engine/qmp/types.js';
-import { isIoUringRefusal, targetAio } from '../../electron/engine/backup/target-io.js';
+import { ioUringDisabledBy, isIoUringRefusal, targetAio } from '../../electron/engine/backup/target-io.js';
 
 /**
  * The parts of `query-qmp-schema` the target's I/O mode depends on, shaped as QEMU 7.2 prints
@@ -27,12 +27,21 @@ describe('the backup target I/O mode', () => {
     expect(capabilitiesFromSchema(schema({ ioUring: false, xPerf: false }))).toMatchObject({ ioUring: false, backupMaxWorkers: false });
   });
 
-  it('takes io_uring where QEMU has it, except on SMB/CIFS shares', () => {
-    expect(targetAio({ ioUring: true }, 'nfs4')).toBe('io_uring');
-    expect(targetAio({ ioUring: true }, 'fuse.sshfs')).toBe('io_uring');
-    expect(targetAio({ ioUring: true }, null)).toBe('io_uring');
-    for (const fs of ['cifs', 'smb3', 'smb2', 'CIFS']) expect(targetAio({ ioUring: true }, fs), fs).toBe('threads');
-    expect(targetAio({ ioUring: false }, 'ext4')).toBe('threads');
+  it('takes io_uring where QEMU has it and the host allows it, except on SMB/CIFS shares', () => {
+    const on = (fsType: string | null) => targetAio({ ioUring: true }, { fsType, ioUringDisabled: false }).aio;
+    expect(on('nfs4')).toBe('io_uring');
+    expect(on('fuse.sshfs')).toBe('io_uring');
+    expect(on(null)).toBe('io_uring');
+    for (const fs of ['cifs', 'smb3', 'smb2', 'CIFS']) expect(on(fs), fs).toBe('threads');
+    expect(targetAio({ ioUring: false }, { fsType: 'ext4', ioUringDisabled: false })).toEqual({ aio: 'threads', why: 'this QEMU has no io_uring' });
+    expect(targetAio({ ioUring: true }, { fsType: 'ext4', ioUringDisabled: true }).why).toMatch(/io_uring_disabled=2/);
+  });
+
+  it('reads kernel.io_uring_disabled (0 all, 1 privileged only: QEMU runs as root, 2 nobody)', () => {
+    expect(ioUringDisabledBy('2\n')).toBe(true);
+    expect(ioUringDisabledBy('0\n')).toBe(false);
+    expect(ioUringDisabledBy('1\n')).toBe(false);
+    expect(ioUringDisabledBy('')).toBe(false);
   });
 
   it('tells a refused io_uring from other blockdev-add errors', () => {

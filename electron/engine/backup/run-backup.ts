@@ -37,7 +37,7 @@ import { checkRunState } from './run-state.js';
 import { blockGraph, fileChildOf, setThrottleChild } from '../qmp/block-graph.js';
 import { outcomeUnknown } from '../ssh/exec.js';
 import type { QmpCommandError } from '../qmp/client.js';
-import { BACKUP_MAX_WORKERS, isIoUringRefusal, targetAio } from './target-io.js';
+import { BACKUP_MAX_WORKERS, ioUringDisabledBy, isIoUringRefusal, targetAio, type TargetHost } from './target-io.js';
 
 export { BackupCancelledError, BackupFailedError };
 
@@ -190,7 +190,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
       d.disk.device);
     }
 
-    const { targetFsType } = await step('preflight', () => preflight(host, vm, thePlan, fleecing?.storage ?? null, o.targetDir, warn));
+    const targetHost = await step('preflight', () => preflight(host, vm, thePlan, fleecing?.storage ?? null, o.targetDir, warn));
 
     journal = new RunJournal(host, {
       formatVersion: 1,
@@ -278,7 +278,7 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
 
     const lq = lease;
     let baseline = new Map<string, WriteCounters>();
-    let aio = targetAio(caps, targetFsType);
+    let { aio, why } = targetAio(caps, targetHost);
     await step('attach', async () => {
       const qmp = await lq.get();
       for (const [node, v] of readOnly) {
@@ -298,14 +298,14 @@ export async function runBackup(o: BackupOptions): Promise<BackupResult> {
           await addTargetNode(qmp, { node: d.targetNode, path, aio });
         } catch (err) {
           if (aio !== 'io_uring' || !isIoUringRefusal(err)) throw err;
-          log('info', `QEMU cannot use io_uring on ${host.label} (${(err as QmpCommandError).desc}); the archive is written through QEMU's thread pool`);
           aio = 'threads';
+          why = `QEMU could not set up io_uring (${(err as QmpCommandError).desc})`;
           await addTargetNode(qmp, { node: d.targetNode, path, aio });
         }
       }
       log('info', aio === 'io_uring'
         ? 'archive writes go through io_uring: a slow target cannot hold up the guest\'s I/O'
-        : `archive writes go through QEMU's thread pool${targetFsType ? ` (${targetFsType})` : ''}; each job keeps at most ${BACKUP_MAX_WORKERS} writes in flight so the guest's I/O finds free workers`);
+        : `archive writes go through QEMU's thread pool (${why}); each job keeps at most ${BACKUP_MAX_WORKERS} writes in flight so the guest's I/O finds free workers`);
       // The guest's write latency before the backup touches anything (since the VM started).
       baseline = await sampleWriteCounters(qmp, vm.disks);
       // A fleecing or target node smaller than its disk would abort the VM on the first write past its end.
@@ -581,17 +581,19 @@ async function preflight(
   storage: Storage | null,
   targetDir: string,
   warn: (m: string) => void,
-): Promise<{ targetFsType: string | null }> {
+): Promise<TargetHost> {
   const fleeced = plan.disks.filter((d) => d.fleece);
   const fleecingStorage = storage && fleeced.length > 0 ? storage : null;
   // All questions at once (one SSH channel).
-  const [free, dfOut, python] = await Promise.all([
+  const [free, dfOut, python, ioUringSysctl] = await Promise.all([
     fleecingStorage ? fleecingStorage.freeBytes(host) : Promise.resolve(null),
     host.execChecked(['df', '-B1', '--output=avail,fstype', '--', targetDir]).catch((err: unknown) => {
       throw new Error(`target ${targetDir} is not usable on ${host.label}: ${(err as Error).message}`);
     }),
     // Presence only (a shell builtin, no interpreter start-up inside the setup time).
     host.exec(['sh', '-c', 'command -v python3 >/dev/null || exit 127']),
+    // Whether QEMU may set up io_uring for the archive (target-io.ts); absent on kernels before 6.6.
+    host.exec(['cat', '/proc/sys/kernel/io_uring_disabled']),
   ]);
   // The archive's checksums are taken on the host by python3: without it every copy would be thrown away at the end.
   if (python.code !== 0) {
@@ -612,5 +614,5 @@ async function preflight(
   if (Number.isFinite(targetFree) && targetFree < total) {
     warn(`target ${targetDir} has ${targetFree} bytes free and the disks are ${total} bytes (only data is stored; this may still fit)`);
   }
-  return { targetFsType: fsType || null };
+  return { fsType: fsType || null, ioUringDisabled: ioUringDisabledBy(ioUringSysctl.code === 0 ? ioUringSysctl.stdout : '') };
 }

@@ -30,10 +30,25 @@ export const BACKUP_MAX_WORKERS = 2;
 /** File systems (as `df --output=fstype` names them) whose io_uring path Proxmox VE avoids. */
 const NO_IO_URING = /^(cifs|smb2|smb3|smbfs)$/i;
 
-export function targetAio(caps: Pick<QemuCapabilities, 'ioUring'>, targetFsType: string | null): TargetAio {
-  if (!caps.ioUring) return 'threads';
-  if (targetFsType !== null && NO_IO_URING.test(targetFsType)) return 'threads';
-  return 'io_uring';
+/** What the host says about its target folder and kernel (preflight). */
+export interface TargetHost {
+  /** As `df --output=fstype` names it (`nfs4`, `cifs`, `fuse.sshfs`); null if unknown. */
+  fsType: string | null;
+  /** `kernel.io_uring_disabled` is 2: nobody may set up a ring (QEMU 9 and later then fall back silently). */
+  ioUringDisabled: boolean;
+}
+
+/** The I/O mode for the archive, and why, in words for the run's log. */
+export function targetAio(caps: Pick<QemuCapabilities, 'ioUring'>, host: TargetHost): { aio: TargetAio; why: string } {
+  if (!caps.ioUring) return { aio: 'threads', why: 'this QEMU has no io_uring' };
+  if (host.ioUringDisabled) return { aio: 'threads', why: 'io_uring is disabled on this host (kernel.io_uring_disabled=2)' };
+  if (host.fsType !== null && NO_IO_URING.test(host.fsType)) return { aio: 'threads', why: `the target is on ${host.fsType}, where io_uring is not safe` };
+  return { aio: 'io_uring', why: '' };
+}
+
+/** `cat /proc/sys/kernel/io_uring_disabled`'s output: missing (old kernel) counts as allowed. */
+export function ioUringDisabledBy(sysctlOutput: string): boolean {
+  return sysctlOutput.trim() === '2';
 }
 
 /** QEMU lists io_uring but could not set up a ring (kernel without it, `io_uring_disabled`, seccomp). */
