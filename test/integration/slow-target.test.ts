@@ -146,21 +146,32 @@ describe('a target that stops answering or fails', () => {
   };
   let baseline: WriteTime[];
 
+  /** A backup through the engine to the slow folder, started and past its first progress report. */
+  const startBackup = async (fleeceDir: string, o: { stallTimeoutMs?: number; jobEndTimeoutMs?: number } = {}) => {
+    const log = eventLog();
+    const run = runBackup({
+      host, vm: await findVm(host, 'nas'), targetDir: slow.path,
+      fleecing: { storage: parseStorageSpec(`dir:${fleeceDir}`), format: 'auto' },
+      emit: log.emit, toolVersion: 'test', journalDir, pollIntervalMs: 200, ...o,
+    });
+    const outcome = run.then(() => null, (e: unknown) => e);
+    await Promise.race([log.firstProgress, outcome]);
+    return { outcome, events: log.events };
+  };
+  /** No fleecing image, unfinished archive or journal is left. */
+  const expectNoTraces = (fleeceDir: string) => {
+    expect(fleeceFiles(fleeceDir)).toEqual([]);
+    expect(readdirSync(join(slow.path, 'nas')).filter((f) => f.endsWith('.partial'))).toEqual([]);
+    expect(readdirSync(journalDir).filter((f) => f.endsWith('.json'))).toEqual([]);
+  };
+
   it('fails the backup when the target stalls, and the guest never waits for it', async () => {
     baseline = await timeGuestWrites(lab.vm('nas'), writePlan(0x71).slice(0, 4));
     const vm = lab.vm('nas');
     const before = await snapshotState(vm);
     const fleeceDir = labFolder(lab, 'fleece-stall');
-    const { events, emit, firstProgress } = eventLog();
-    const run = runBackup({
-      host, vm: await findVm(host, 'nas'), targetDir: slow.path,
-      fleecing: { storage: parseStorageSpec(`dir:${fleeceDir}`), format: 'auto' },
-      emit, toolVersion: 'test', journalDir, pollIntervalMs: 200,
-      // Shortened from 10 min and 60 s: the test is about what happens, not when.
-      stallTimeoutMs: 3_000, jobEndTimeoutMs: 2_000,
-    });
-    const outcome = run.then(() => null, (e: unknown) => e);
-    await Promise.race([firstProgress, outcome]);
+    // Shortened from 10 min and 60 s: the test is about what happens, not when.
+    const { outcome, events } = await startBackup(fleeceDir, { stallTimeoutMs: 3_000, jobEndTimeoutMs: 2_000 });
     await slow.set({ mode: 'stall' });
     const err = await outcome;
     expect(err).toBeInstanceOf(BackupFailedError);
@@ -194,9 +205,7 @@ describe('a target that stops answering or fails', () => {
     });
     const report = await cleanupLeftovers(host, { ...scope, ids: await orphaned() });
     expect(report.failed).toEqual([]);
-    expect(fleeceFiles(fleeceDir)).toEqual([]);
-    expect(readdirSync(join(slow.path, 'nas')).filter((f) => f.endsWith('.partial'))).toEqual([]);
-    expect(readdirSync(journalDir).filter((f) => f.endsWith('.json'))).toEqual([]);
+    expectNoTraces(fleeceDir);
     await expectPristine(vm, before);
   }, 120_000);
 
@@ -205,14 +214,7 @@ describe('a target that stops answering or fails', () => {
     const vm = lab.vm('nas');
     const before = await snapshotState(vm);
     const fleeceDir = labFolder(lab, 'fleece-eio');
-    const { emit, firstProgress } = eventLog();
-    const run = runBackup({
-      host, vm: await findVm(host, 'nas'), targetDir: slow.path,
-      fleecing: { storage: parseStorageSpec(`dir:${fleeceDir}`), format: 'auto' },
-      emit, toolVersion: 'test', journalDir, pollIntervalMs: 200,
-    });
-    const outcome = run.then(() => null, (e: unknown) => e);
-    await Promise.race([firstProgress, outcome]);
+    const { outcome } = await startBackup(fleeceDir);
     await slow.set({ mode: 'eio' });
     await guestStillFast(0x73);
     const err = await outcome;
@@ -220,10 +222,7 @@ describe('a target that stops answering or fails', () => {
     expect((err as Error).message).toMatch(/backup job failed: .*(Input\/output error|I\/O error)/i);
     expect((err as BackupFailedError).cleanupFailures).toEqual([]);
     await slow.set({ mode: 'normal' });
-    expect(fleeceFiles(fleeceDir)).toEqual([]);
-    const vmDir = join(slow.path, 'nas');
-    expect(readdirSync(vmDir).filter((f) => f.endsWith('.partial'))).toEqual([]);
-    expect(readdirSync(journalDir).filter((f) => f.endsWith('.json'))).toEqual([]);
+    expectNoTraces(fleeceDir);
     await expectPristine(vm, before);
   }, 120_000);
 

@@ -41,10 +41,10 @@ export async function timeGuestWrites(vm: LabVm, writes: TimedWrite[]): Promise<
 
 /**
  * Spreads timed guest writes over a backup run: feed it every JSON line of `shear backup
- * --json`; each progress report (one per poll of the jobs) starts the next write if none is
- * under way. `finish()` waits for the last one and returns the times.
+ * --json`; each progress report (one per poll of the jobs) starts the next `perReport` writes
+ * if none are under way. `finish()` waits for the last ones and returns the times.
  */
-export function writesOnProgress(vm: LabVm, writes: TimedWrite[]): { onLine(line: Record<string, unknown>): void; finish(): Promise<WriteTime[]>; left(): number } {
+export function writesOnProgress(vm: LabVm, writes: TimedWrite[], perReport = 1): { onLine(line: Record<string, unknown>): void; finish(): Promise<WriteTime[]>; left(): number } {
   const pending = [...writes];
   const times: WriteTime[] = [];
   let inFlight: Promise<void> | null = null;
@@ -52,8 +52,8 @@ export function writesOnProgress(vm: LabVm, writes: TimedWrite[]): { onLine(line
   return {
     onLine: (line) => {
       if (line.type !== 'progress' || inFlight || pending.length === 0) return;
-      const next = pending.shift() as TimedWrite;
-      inFlight = timeGuestWrites(vm, [next]).then(
+      const next = pending.splice(0, perReport);
+      inFlight = timeGuestWrites(vm, next).then(
         (t) => void times.push(...t),
         (err: unknown) => void (failed = err),
       ).finally(() => void (inFlight = null));

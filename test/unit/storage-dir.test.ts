@@ -34,7 +34,9 @@ describe('dir storage: commands', () => {
     expect(DIR_ALLOCATE).toMatch(/umask 077/);
     expect(DIR_ALLOCATE).toMatch(/set -C/);
     expect(DIR_ALLOCATE.indexOf('exit 17')).toBeLessThan(DIR_ALLOCATE.indexOf('qemu-img create'));
-    expect(DIR_ALLOCATE).toMatch(/qemu-img create -q -f "\$2" "\$f" "\$3"/);
+    expect(DIR_ALLOCATE).toMatch(/qemu-img create -q -f "\$2" \$\{o:\+-o "\$o"\} "\$f" "\$3"/);
+    // qcow2 fleecing images get their metadata at creation (no allocation inside a guest write later).
+    expect(DIR_ALLOCATE).toMatch(/\[ "\$2" = qcow2 \] && o=preallocation=metadata/);
   });
 
   it('frees, measures and lists with plain argument arrays', () => {

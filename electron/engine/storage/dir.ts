@@ -33,7 +33,10 @@ export const DIR_ALLOCATE = [
   '  exit 1',
   'fi',
   'set +C',
-  'qemu-img create -q -f "$2" "$f" "$3" || { rc=$?; rm -f -- "$f"; exit "$rc"; }',
+  // qcow2 with its metadata written now (as Proxmox VE's default for qcow2): no cluster allocation,
+  // and no metadata flush, inside a guest write's copy-before-write later.
+  'o=; [ "$2" = qcow2 ] && o=preallocation=metadata',
+  'qemu-img create -q -f "$2" ${o:+-o "$o"} "$f" "$3" || { rc=$?; rm -f -- "$f"; exit "$rc"; }',
   'qemu-img info -f "$2" --output=json "$f" || { rc=$?; rm -f -- "$f"; exit "$rc"; }',
 ].join('\n');
 
