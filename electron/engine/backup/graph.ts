@@ -6,7 +6,7 @@ import type { JobInfo, NamedBlockNode } from '../qmp/types.js';
 import type { TargetAio } from './target-io.js';
 
 /**
- * The block-graph operations of fleecing (../shared/FLEECING.md), one QMP
+ * The block-graph operations of fleecing (docs/fleecing.md), one QMP
  * command each, so the runner can register an undo right after each succeeds.
  */
 
