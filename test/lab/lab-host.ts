@@ -9,7 +9,9 @@
  * (or `useLabHost()` from use-lab-host.ts, which registers exactly that). afterAll runs also
  * when tests fail; a Node exit without it still kills the processes (processes.ts).
  */
+import { mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { removeDirAtExit } from './processes.js';
 import { startVm, type LabVm } from './qemu.js';
 import { startSshd, type LabSshd, type SshdOptions } from './sshd.js';
@@ -92,4 +94,11 @@ export async function startLabHost(options: LabHostOptions = {}): Promise<LabHos
       return stopping;
     },
   };
+}
+
+/** A folder under the lab dir (made if missing, removed with the lab). */
+export function labFolder(lab: Pick<LabHost, 'dir'>, name: string): string {
+  const dir = join(lab.dir, name);
+  mkdirSync(dir, { recursive: true });
+  return dir;
 }

@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { Manifest, RunEvent, VmSummary } from '../../shared/model.js';
@@ -37,12 +37,8 @@ export function eventLog(): { events: RunEvent[]; emit: (e: RunEvent) => void; f
   };
 }
 
-/** A fresh folder under the lab dir (removed with the lab). */
-export function labFolder(lab: LabHost, name: string): string {
-  const dir = join(lab.dir, name);
-  mkdirSync(dir, { recursive: true });
-  return dir;
-}
+/** Lives with the lab (no vitest import), so the bench's CLI runner can use it too. */
+export { labFolder } from '../lab/lab-host.js';
 
 export function readManifest(archiveDir: string): Manifest {
   return JSON.parse(readFileSync(join(archiveDir, 'manifest.json'), 'utf8')) as Manifest;

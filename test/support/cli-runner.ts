@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LabHost } from '../lab/lab-host.js';
+import { labFolder, type LabHost } from '../lab/lab-host.js';
 
 /** Runs the real `shear` command (bin.mjs under plain Node) and collects its output. */
 export const SHEAR_BIN = join(import.meta.dirname, '..', '..', 'electron', 'cli', 'bin.mjs');
@@ -49,9 +49,7 @@ export function runShear(args: string[], o: CliOptions = {}): Promise<CliRun> {
 
 /** A private HOME with a known_hosts for the lab, and the flags that point the CLI at the lab host. */
 export function labCli(lab: LabHost): { home: string; knownHosts: string; hostArgs: () => string[] } {
-  // Not backup-harness's labFolder: this module also serves the bench, which runs outside vitest.
-  const home = join(lab.dir, 'home');
-  mkdirSync(home, { recursive: true });
+  const home = labFolder(lab, 'home');
   const knownHosts = join(home, 'known_hosts');
   writeFileSync(knownHosts, `${lab.sshd.knownHostsLine()}\n`);
   return {

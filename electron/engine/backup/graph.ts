@@ -158,8 +158,7 @@ export async function queryJobs(qmp: QmpClient, options: { timeoutMs?: number } 
 export async function assertJobGone(qmp: QmpClient, job: string | ((id: string) => boolean), what: string): Promise<void> {
   const found = (await queryJobs(qmp)).find((j) => (typeof job === 'string' ? j.id === job : job(j.id)));
   if (!found) return;
-  const jobId = found.id;
-  throw new Error(`job ${jobId} has not ended (${found.status}: its target is not completing writes); ${what} stays as it is, which the guest does not notice. Run \`shear cleanup\` once the target answers again`);
+  throw new Error(`job ${found.id} has not ended (${found.status}: its target is not completing writes); ${what} stays as it is, which the guest does not notice. Run \`shear cleanup\` once the target answers again`);
 }
 
 /** Cancels a job if it still runs and waits until it concluded, then dismisses it. */

@@ -63,11 +63,11 @@ export async function monitorJobs(o: MonitorOptions): Promise<void> {
     let jobs;
     let counters: Map<string, WriteCounters> | null = null;
     try {
-      const timeoutMs = POLL_REPLY_TIMEOUT_MS;
+      const wait = { timeoutMs: POLL_REPLY_TIMEOUT_MS };
       ({ jobs, counters } = await withQmp(o.host.qmp, o.socket, async (q) => ({
-        jobs: await queryJobs(q, { timeoutMs }),
-        counters: o.latency ? await sampleWriteCounters(q, o.latency.disks, { timeoutMs }) : null,
-      }), { greetingTimeoutMs: timeoutMs, capabilitiesTimeoutMs: timeoutMs }));
+        jobs: await queryJobs(q, wait),
+        counters: o.latency ? await sampleWriteCounters(q, o.latency.disks, wait) : null,
+      }), { greetingTimeoutMs: POLL_REPLY_TIMEOUT_MS, capabilitiesTimeoutMs: POLL_REPLY_TIMEOUT_MS }));
       failures = 0;
     } catch (err) {
       if (qemuGone(err)) throw new Error(`QEMU ended during the backup (its monitor ${o.socket} is gone); the jobs ended with it`);
